@@ -1,0 +1,3 @@
+from antiapi.cli import main
+
+raise SystemExit(main())
