@@ -1,0 +1,258 @@
+"""The Litestar application: ``create_app(config, providers=..., ...)``. No module-level app.
+
+Every response carries ``request-id`` and ``x-request-id``. Errors are rendered in the wire
+format of the endpoint that was called (Anthropic for ``/v1/messages*``, OpenAI otherwise),
+including Litestar's own 404/405/413.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, Response, get, head, post
+from litestar.exceptions import HTTPException
+from litestar.response import Stream
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from antiapi import __version__
+from antiapi.errors import GatewayError, InvalidRequest, ProviderError, kind_for_status
+from antiapi.providers.base import Provider
+from antiapi.server.context import request_ctx
+from antiapi.server.pipeline import Gateway, Reply
+from antiapi.server.routing import ModelTable
+from antiapi.server.usage import UsageLog
+from antiapi.translate import dialect as dialects
+from antiapi.translate.tokens import estimate_input_tokens
+
+log = logging.getLogger("antiapi.server")
+
+
+def _dialect_for_path(path: str) -> str:
+    p = path.rstrip("/")
+    if p.endswith("/messages") or "/messages/" in p or p == "/messages":
+        return "anthropic"
+    if p.endswith("/responses"):
+        return "openai_responses"
+    return "openai_chat"
+
+
+def _request_id(scope: Scope) -> str:
+    rid = scope.get("state", {}).get("request_id")  # type: ignore[union-attr]
+    return rid or "req_unknown"
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Give every request an id and put it on every response (``request-id``, ``x-request-id``)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        rid = "req_" + uuid.uuid4().hex[:24]
+        scope.setdefault("state", {})["request_id"] = rid  # type: ignore[typeddict-item]
+        hdrs = [(b"request-id", rid.encode()), (b"x-request-id", rid.encode())]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + hdrs  # type: ignore[typeddict-item]
+            await send(message)
+
+        token = request_ctx.set(rid)
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            request_ctx.reset(token)
+
+    return middleware
+
+
+def _error_response(err: GatewayError, dialect: str) -> Response:
+    body = dialects.load(dialect).render_error(err)
+    headers = dict(err.headers)
+    if err.retry_after is not None:
+        headers.setdefault("retry-after", str(max(1, int(round(err.retry_after)))))
+    return Response(content=body, status_code=err.status, media_type="application/json", headers=headers)
+
+
+def _handle_gateway_error(request: Request, exc: GatewayError) -> Response:
+    if exc.status >= 500 and not isinstance(exc, ProviderError):
+        log.error("request failed: %s", exc.message)
+    return _error_response(exc, _dialect_for_path(request.url.path))
+
+
+def _handle_http_exception(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    if status == 404:
+        msg = f"Unknown endpoint {request.method} {request.url.path}. This gateway serves POST /v1/chat/completions, POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models."
+    elif status == 405:
+        msg = f"Method {request.method} is not allowed on {request.url.path}."
+    elif status == 413:
+        msg = "The request body is too large. Send a smaller request (the limit is server.max_body_mb in the config)."
+    else:
+        msg = exc.detail or "Request failed."
+    err = GatewayError(msg, kind=kind_for_status(status), status=status)
+    return _error_response(err, _dialect_for_path(request.url.path))
+
+
+def _handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("internal error while serving %s", request.url.path)
+    err = GatewayError(
+        f"antiapi hit an internal error ({type(exc).__name__}); the request id in the response headers identifies it in the server log.",
+        status=500,
+    )
+    return _error_response(err, _dialect_for_path(request.url.path))
+
+
+def _lower_headers(request: Request) -> dict[str, str]:
+    return {k.lower(): v for k, v in request.headers.items()}
+
+
+def _to_response(reply: Reply) -> Response:
+    if reply.stream is not None:
+        return Stream(reply.stream, status_code=reply.status, headers=reply.headers, media_type=reply.media_type)
+    return Response(content=reply.body, status_code=reply.status, headers=reply.headers, media_type=reply.media_type)
+
+
+class _CountCache:
+    """count_tokens estimates per request hash (clients send the same body many times)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._d: OrderedDict[bytes, int] = OrderedDict()
+        self._size = size
+
+    def get(self, key: bytes) -> int | None:
+        v = self._d.get(key)
+        if v is not None:
+            self._d.move_to_end(key)
+        return v
+
+    def put(self, key: bytes, val: int) -> None:
+        self._d[key] = val
+        if len(self._d) > self._size:
+            self._d.popitem(last=False)
+
+
+def create_app(
+    config: Any,
+    *,
+    providers: Mapping[str, Provider],
+    usage: UsageLog | None = None,
+    started: float | None = None,
+) -> Litestar:
+    """Build the gateway app for ``config`` (see ``antiapi.config``) and built ``providers``."""
+    table = ModelTable(config, dict(providers))
+    usage_log = usage if usage is not None else UsageLog(None)
+    gateway = Gateway(table, usage_log)
+    count_cache = _CountCache()
+    t_start = started if started is not None else time.time()
+
+    async def _generate(request: Request, endpoint: str, client: str) -> Response:
+        body = await request.body()
+        reply = await gateway.generate(
+            endpoint=endpoint, client=client, body=body, headers=_lower_headers(request), request_id=_request_id(request.scope)
+        )
+        return _to_response(reply)
+
+    @post(["/v1/chat/completions", "/chat/completions"], status_code=200)
+    async def chat_completions(request: Request) -> Response:
+        return await _generate(request, "/v1/chat/completions", "openai_chat")
+
+    @post(["/v1/responses", "/responses"], status_code=200)
+    async def responses(request: Request) -> Response:
+        return await _generate(request, "/v1/responses", "openai_responses")
+
+    @post(["/v1/messages", "/messages"], status_code=200)
+    async def messages(request: Request) -> Response:
+        return await _generate(request, "/v1/messages", "anthropic")
+
+    @post(["/v1/messages/count_tokens", "/messages/count_tokens"], status_code=200)
+    async def count_tokens(request: Request) -> Response:
+        from antiapi.translate import anthropic as am
+
+        body = await request.body()
+        req = am.parse_count_request(body)
+        deps = table.resolve(req.model)
+        n: int | None = None
+        for dep in deps:
+            if dep.provider.capabilities.count_tokens:
+                try:
+                    n = await dep.provider.count_tokens(req, dep.upstream_model)
+                except ProviderError as e:
+                    log.info("count_tokens at %s failed (%s); using the estimate", dep.provider.name, e.message)
+                    n = None
+            break
+        if n is None:
+            key = hashlib.blake2b(body, digest_size=16).digest()
+            n = count_cache.get(key)
+            if n is None:
+                n = estimate_input_tokens(req)
+                count_cache.put(key, n)
+        return Response(content=am.count_tokens_response(n), media_type="application/json")
+
+    @get(["/v1/models", "/models"])
+    async def list_models(request: Request) -> Response:
+        h = _lower_headers(request)
+        names = table.names()
+        if "anthropic-version" in h or ("x-api-key" in h and "authorization" not in h):
+            from antiapi.translate import anthropic as am
+
+            return Response(content=am.models_list(names), media_type="application/json")
+        from antiapi.translate import openai_chat as oc
+
+        return Response(content=oc.models_list(names), media_type="application/json")
+
+    @get("/health")
+    async def health() -> dict:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "uptime_s": round(time.time() - t_start, 1),
+            "providers": sorted(providers),
+            "models": len(table.names()),
+        }
+
+    @head(["/", "/api/hello"])
+    async def probe_head() -> None:
+        return None
+
+    @get(["/", "/api/hello"])
+    async def hello() -> dict:
+        return {"message": "antiapi is running", "version": __version__}
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar):
+        usage_log.start()
+        try:
+            yield
+        finally:
+            await usage_log.aclose()
+            for p in providers.values():
+                try:
+                    await p.aclose()
+                except Exception:  # closing must not hide other shutdown work
+                    log.exception("closing provider %s failed", p.name)
+
+    max_body = getattr(getattr(config, "server", None), "max_body_bytes", 32 * 1024 * 1024)
+    return Litestar(
+        route_handlers=[chat_completions, responses, messages, count_tokens, list_models, health, probe_head, hello],
+        middleware=[request_id_middleware],
+        exception_handlers={
+            GatewayError: _handle_gateway_error,
+            HTTPException: _handle_http_exception,
+            Exception: _handle_unexpected,
+        },
+        lifespan=[lifespan],
+        request_max_body_size=max_body,
+        openapi_config=None,
+        debug=False,
+    )
+
+
