@@ -1,0 +1,83 @@
+"""Run antiapi for real (uvicorn on 127.0.0.1, ephemeral port) inside the test process."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from antiapi.config import load_config
+from antiapi.providers.registry import build_providers
+from antiapi.server.app import create_app
+from antiapi.server.usage import UsageLog
+
+
+class GatewayServer:
+    """antiapi built from a config file, served by uvicorn in a background thread."""
+
+    def __init__(self, config_text: str, tmp: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = tmp / "antiapi-data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.data_dir / "config.yaml"
+        self.config_path.write_text(config_text)
+        self.config = load_config(self.config_path, data_dir=self.data_dir, env=env or {})
+        self.usage = UsageLog(self.data_dir / "usage.jsonl")
+        self.providers = build_providers(self.config)
+        self.app = create_app(self.config, providers=self.providers, usage=self.usage)
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on", loop="asyncio")
+        )
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._sock]))
+
+    def start(self) -> "GatewayServer":
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("antiapi did not become healthy")
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> "GatewayServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def records(self) -> list:
+        return list(self.usage.recent)
+
+
+def provider_config(kind: str, base_url: str, models: list[str], name: str | None = None, key: str = "test-key") -> str:
+    """YAML for one provider serving ``models`` (client name == upstream name)."""
+    name = name or kind
+    lines = [
+        "providers:",
+        f"  {name}:",
+        f"    type: {kind}",
+        f"    base_url: {base_url}",
+        f"    api_key: {key}",
+        "models:",
+    ]
+    for m in models:
+        lines += [f"  - name: {m}", f"    provider: {name}"]
+    return "\n".join(lines) + "\n"
