@@ -29,7 +29,7 @@ class GatewayServer:
         self.usage = UsageLog(self.data_dir / "usage.jsonl")
         self.providers = build_providers(self.config)
         self.app = create_app(self.config, providers=self.providers, usage=self.usage)
-        self._sock = socket.socket()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"

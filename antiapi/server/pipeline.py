@@ -204,7 +204,7 @@ class Gateway:
             trace.first_byte = self.clock()
             trace.usage = agg.usage
             result = agg.response()
-            return Reply(status=200, headers=headers, body=C.render_response(result, ireq, model))
+            return Reply(status=200, headers=headers, body=C.render_response(result, ireq, model, **_clock_kw(C, self.wallclock)))
         finally:
             await resp.aclose()
 
@@ -255,7 +255,7 @@ class Gateway:
         model: str, up_stream: bool,
     ) -> AsyncIterator[bytes]:
         U = dialects.load(upstream)
-        enc = C.StreamEncoder(ireq, model)
+        enc = C.StreamEncoder(ireq, model, **_clock_kw(C, self.wallclock))
         status, error = 200, None
         ping = _ping_for(ireq.source or "")
         try:
@@ -462,6 +462,16 @@ async def _keepalive(source: AsyncIterator, interval: float, _frame: bytes):
             if aclose is not None:
                 with contextlib.suppress(BaseException):
                     await aclose()
+
+
+def _clock_kw(C, wallclock: Callable[[], float]) -> dict[str, int]:
+    """Creation-time keyword for encoders whose wire format carries one (pure code has no clock)."""
+    name = C.__name__.rsplit(".", 1)[-1]
+    if name == "openai_chat":
+        return {"created": int(wallclock())}
+    if name == "openai_responses":
+        return {"created_at": int(wallclock())}
+    return {}
 
 
 def _ping_for(client: str) -> bytes:
