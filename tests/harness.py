@@ -63,7 +63,12 @@ class GatewayServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def records(self) -> list:
+    def records(self, at_least: int = 1, timeout: float = 3.0) -> list:
+        """Usage records so far; waits (bounded) for ``at_least`` of them, since a stream's
+        record is written when the server finishes the stream, just after the client's last byte."""
+        deadline = time.monotonic() + timeout
+        while len(self.usage.recent) < at_least and time.monotonic() < deadline:
+            time.sleep(0.01)
         return list(self.usage.recent)
 
 

@@ -542,6 +542,7 @@ class _Builder:
                 verify_tls=spec.verify_tls,
                 models=tuple(dict.fromkeys(spec.models)),
                 reasoning_models=tuple(spec.reasoning_models),
+                api=spec.api,
             )
             self.native_provider_models.append((name, list(dict.fromkeys(spec.models))))
 
@@ -809,6 +810,7 @@ def _replace_models(provider: ProviderConfig, models: tuple[str, ...]) -> Provid
         verify_tls=provider.verify_tls,
         models=models,
         reasoning_models=provider.reasoning_models,
+        api=provider.api,
     )
 
 

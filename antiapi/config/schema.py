@@ -101,6 +101,9 @@ class ProviderSpec(_Spec):
     verify_tls: bool = True
     models: list[str] = msgspec.field(default_factory=list)
     reasoning_models: list[str] = msgspec.field(default_factory=list)
+    #: openai type only: which OpenAI API the server speaks. "responses" for servers with the
+    #: Responses API (api.openai.com has both; default there), "chat" for everything else.
+    api: Literal["chat", "responses", "both"] | None = None
 
 
 class CapabilitiesSpec(_Spec):
@@ -328,6 +331,7 @@ class ProviderConfig:
     verify_tls: bool = True
     models: tuple[str, ...] = ()
     reasoning_models: tuple[str, ...] = ()
+    api: str | None = None
 
     def __repr__(self) -> str:
         # Header values can carry credentials too (Authorization, x-api-key): mask them all.

@@ -19,8 +19,14 @@ class OpenAIProvider(KeyedHttpProvider):
         super().__init__(cfg, **kw)
         host = httpx.URL(self.base_url).host
         self.official = host in _OFFICIAL_HOSTS
-        # The official API serves Responses natively; compatible servers reliably speak Chat only.
-        self.dialects = ("openai_chat", "openai_responses") if self.official else ("openai_chat",)
+        # The official API serves Responses natively; compatible servers reliably speak Chat
+        # only, unless the config says otherwise (``api: responses`` / ``both``).
+        api = getattr(cfg, "api", None) or ("both" if self.official else "chat")
+        self.dialects = {
+            "chat": ("openai_chat",),
+            "responses": ("openai_responses",),
+            "both": ("openai_chat", "openai_responses"),
+        }[api]
         if self.official and not self.reasoning_patterns:
             self.reasoning_patterns = _REASONING_DEFAULT
 
