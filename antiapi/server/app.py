@@ -49,29 +49,35 @@ def _request_id(scope: Scope) -> str:
     return rid or "req_unknown"
 
 
+def _ensure_request_id(scope: Scope) -> str:
+    state = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    rid = state.get("request_id")
+    if rid is None:
+        rid = state["request_id"] = "req_" + uuid.uuid4().hex[:24]
+    return rid
+
+
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
-    """Give every request an id and put it on every response (``request-id``, ``x-request-id``)."""
+    """Give every routed request an id early (for logs and usage records)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        rid = "req_" + uuid.uuid4().hex[:24]
-        scope.setdefault("state", {})["request_id"] = rid  # type: ignore[typeddict-item]
-        hdrs = [(b"request-id", rid.encode()), (b"x-request-id", rid.encode())]
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + hdrs  # type: ignore[typeddict-item]
-            await send(message)
-
-        token = request_ctx.set(rid)
+        token = request_ctx.set(_ensure_request_id(scope))
         try:
-            await app(scope, receive, send_with_id)
+            await app(scope, receive, send)
         finally:
             request_ctx.reset(token)
 
     return middleware
+
+
+async def _add_request_id(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: runs for every response, unrouted 404/405 included."""
+    if message["type"] == "http.response.start":
+        rid = _ensure_request_id(scope).encode()
+        message["headers"] = list(message.get("headers", [])) + [(b"request-id", rid), (b"x-request-id", rid)]  # type: ignore[typeddict-item]
 
 
 def _error_response(err: GatewayError, dialect: str) -> Response:
@@ -244,6 +250,7 @@ def create_app(
     return Litestar(
         route_handlers=[chat_completions, responses, messages, count_tokens, list_models, health, probe_head, hello],
         middleware=[request_id_middleware],
+        before_send=[_add_request_id],
         exception_handlers={
             GatewayError: _handle_gateway_error,
             HTTPException: _handle_http_exception,
