@@ -138,6 +138,51 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_login(args: argparse.Namespace) -> int:
+    """``antiapi login <provider> [...]``: run the provider's own sign-in command."""
+    import importlib
+
+    from antiapi.config import load_config
+    from antiapi.errors import ConfigError
+
+    try:
+        cfg = load_config(args.config, data_dir=args.data_dir)
+    except ConfigError as e:
+        print(f"antiapi: {e}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"antiapi.providers.{args.provider}.login")
+    return int(module.main(args.rest, cfg))
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    from antiapi.accounts import CredentialStore
+    from antiapi.config import load_config
+    from antiapi.errors import ConfigError
+    from antiapi.providers.registry import SIGNED_IN_TYPES
+
+    try:
+        cfg = load_config(args.config, data_dir=args.data_dir)
+    except ConfigError as e:
+        print(f"antiapi: {e}", file=sys.stderr)
+        return 2
+    store = CredentialStore(cfg.data_dir)
+    if args.action == "remove":
+        if not args.provider or not args.label:
+            print("antiapi: usage: antiapi accounts remove <provider> <label>", file=sys.stderr)
+            return 2
+        ok = store.remove(args.provider, args.label)
+        print(("removed " if ok else "no such account: ") + f"{args.provider}:{args.label}")
+        return 0 if ok else 1
+    any_ = False
+    for ptype in SIGNED_IN_TYPES:
+        for label in store.labels(ptype):
+            any_ = True
+            print(f"{ptype}:{label}")
+    if not any_:
+        print("No signed-in accounts. Sign in with: antiapi login codex | antiapi login copilot")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="antiapi", description="A local LLM API gateway.")
     parser.add_argument("--version", action="version", version=f"antiapi {__version__}")
@@ -151,6 +196,21 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", default=None, help="config file (default: <data dir>/config.yaml)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=cmd_serve)
+
+    login = sub.add_parser("login", help="sign in to an account (codex: ChatGPT; copilot: GitHub)")
+    login.add_argument("provider", choices=["codex", "copilot"])
+    login.add_argument("--data-dir", default=None)
+    login.add_argument("--config", default=None)
+    login.add_argument("rest", nargs=argparse.REMAINDER, help="options of the provider's sign-in (see --help after the provider)")
+    login.set_defaults(func=cmd_login)
+
+    accounts = sub.add_parser("accounts", help="list or remove signed-in accounts")
+    accounts.add_argument("action", nargs="?", default="list", choices=["list", "remove"])
+    accounts.add_argument("provider", nargs="?")
+    accounts.add_argument("label", nargs="?")
+    accounts.add_argument("--data-dir", default=None)
+    accounts.add_argument("--config", default=None)
+    accounts.set_defaults(func=cmd_accounts)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

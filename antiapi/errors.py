@@ -8,6 +8,8 @@
         │   └── Unsupported         the chosen model cannot serve what was asked (400)
         └── ProviderError           the upstream failed or refused
             ├── UpstreamHTTPError   the upstream answered with an error status
+            │   └── LimitReached    an account's usage limit / quota is used up (fail over)
+            ├── NeedsSignIn         the account's credentials are revoked or expired for good
             ├── UpstreamTimeout     connect / first byte / idle timeout
             ├── UpstreamUnavailable connection refused, DNS, TLS, reset before any byte
             └── StreamInterrupted   the upstream stream ended before its terminal event
@@ -190,3 +192,27 @@ class StreamInterrupted(ProviderError):
     """The upstream stream ended (or broke) before its terminal event."""
 
     kind = ErrorKind.API_ERROR
+
+
+class LimitReached(UpstreamHTTPError):
+    """The account hit its plan's usage limit or quota (Codex ``usage_limit_reached``, Copilot
+    402 ``quota_exceeded``). Retryable elsewhere; ``resets_at`` (epoch seconds) when known."""
+
+    def __init__(self, message: str, *, resets_at: float | None = None, **kw: object) -> None:
+        kw.setdefault("kind", ErrorKind.RATE_LIMIT)  # type: ignore[arg-type]
+        kw.setdefault("status", 429)  # type: ignore[arg-type]
+        super().__init__(message, **kw)
+        self.resets_at = resets_at
+        self.retryable = True
+
+
+class NeedsSignIn(ProviderError):
+    """The account must be signed in again (revoked refresh token, expired GitHub token)."""
+
+    kind = ErrorKind.AUTHENTICATION
+    retryable = True  # another account may serve the request
+
+    def __init__(self, message: str, *, account: str | None = None, **kw: object) -> None:
+        kw.setdefault("status", 401)  # type: ignore[arg-type]
+        super().__init__(message, **kw)
+        self.account = account

@@ -493,6 +493,7 @@ class _Builder:
             providers=dict(self.providers),
             models=models,
             warnings=list(self.warnings),
+            env_settings={k: v for k, v in self.env.items() if k.startswith("ANTI_API_")},
         )
 
     def server(self, raw: Mapping[str, Any]) -> ServerSettings:
@@ -543,11 +544,16 @@ class _Builder:
                 models=tuple(dict.fromkeys(spec.models)),
                 reasoning_models=tuple(spec.reasoning_models),
                 api=spec.api,
+                account=spec.account,
+                endpoints={k: self.resolve(v, f"{key}.endpoints.{k}") or "" for k, v in spec.endpoints.items()},
+                options=dict(spec.options),
             )
             self.native_provider_models.append((name, list(dict.fromkeys(spec.models))))
 
     def fallback_key(self, ptype: str, base: str, key: str) -> str | None:
         """api_key left out: use the usual variable, but only for the official endpoint."""
+        if ptype not in LITELLM_PREFIXES:
+            return None  # signed-in providers (codex, copilot) carry their own credentials
         prefix = LITELLM_PREFIXES[ptype]
         if base != _normalise_base(ptype, DEFAULT_BASE_URLS[ptype]):
             return None  # never send an official key to another server
@@ -811,6 +817,9 @@ def _replace_models(provider: ProviderConfig, models: tuple[str, ...]) -> Provid
         models=models,
         reasoning_models=provider.reasoning_models,
         api=provider.api,
+        account=provider.account,
+        endpoints=provider.endpoints,
+        options=provider.options,
     )
 
 

@@ -49,10 +49,10 @@ __all__ = [
     "mask_secret",
 ]
 
-ProviderType = Literal["openai", "anthropic", "gemini"]
+ProviderType = Literal["openai", "anthropic", "gemini", "codex", "copilot"]
 
 #: The upstream dialects antiapi can talk to, in the order error messages list them.
-PROVIDER_TYPES: tuple[str, ...] = ("openai", "anthropic", "gemini")
+PROVIDER_TYPES: tuple[str, ...] = ("openai", "anthropic", "gemini", "codex", "copilot")
 
 #: Base URL used when a provider gives none. The anthropic provider appends ``/v1/messages``;
 #: the gemini provider appends ``/v1beta/models/...``; the openai one appends ``/chat/completions``.
@@ -60,6 +60,8 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com",
     "gemini": "https://generativelanguage.googleapis.com",
+    "codex": "https://chatgpt.com/backend-api/codex",
+    "copilot": "https://api.githubcopilot.com",
 }
 
 _MIB = 1024 * 1024
@@ -104,6 +106,14 @@ class ProviderSpec(_Spec):
     #: openai type only: which OpenAI API the server speaks. "responses" for servers with the
     #: Responses API (api.openai.com has both; default there), "chat" for everything else.
     api: Literal["chat", "responses", "both"] | None = None
+    #: codex / copilot: the signed-in account (its label) this provider uses; default: every
+    #: signed-in account of that type becomes a provider of its own.
+    account: str | None = None
+    #: codex / copilot: override any upstream URL (auth server, token endpoint, device flow,
+    #: API base) for proxies, GitHub Enterprise, mirrors and tests.
+    endpoints: dict[str, str] = msgspec.field(default_factory=dict)
+    #: provider-specific settings (e.g. codex reasoning_effort)
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class CapabilitiesSpec(_Spec):
@@ -332,6 +342,9 @@ class ProviderConfig:
     models: tuple[str, ...] = ()
     reasoning_models: tuple[str, ...] = ()
     api: str | None = None
+    account: str | None = None
+    endpoints: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         # Header values can carry credentials too (Authorization, x-api-key): mask them all.
@@ -368,6 +381,9 @@ class Config:
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
     models: dict[str, list[ModelRoute]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: every ``ANTI_API_*`` environment variable (provider switches such as
+    #: ANTI_API_CODEX_REASONING_EFFORT), read here so no other module touches the environment
+    env_settings: dict[str, str] = field(default_factory=dict)
 
     def model_names(self) -> list[str]:
         """Every routable model name and alias, sorted."""

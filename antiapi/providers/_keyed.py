@@ -24,6 +24,7 @@ class KeyedHttpProvider(Provider):
         *,
         timeouts: _http.Timeouts,
         transport: httpx.AsyncBaseTransport | None = None,
+        **_: object,
     ) -> None:
         self.name = cfg.name
         self.cfg = cfg

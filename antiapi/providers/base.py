@@ -64,6 +64,34 @@ class UpstreamResponse(abc.ABC):
     async def aclose(self) -> None: ...
 
 
+@dataclass(slots=True)
+class QuotaWindow:
+    """One usage window of an account (e.g. Codex 5-hour / weekly, Copilot premium requests)."""
+
+    name: str
+    used_percent: float | None = None
+    remaining: float | None = None
+    entitlement: float | None = None
+    window_minutes: int | None = None
+    resets_at: float | None = None  # epoch seconds
+
+
+@dataclass(slots=True)
+class QuotaState:
+    """The latest quota snapshot of one account, as the router and the admin API read it."""
+
+    windows: list[QuotaWindow] = field(default_factory=list)
+    #: where it came from: "headers", "usage-endpoint", "error", ...
+    source: str = ""
+    updated_at: float | None = None  # epoch seconds
+    #: the account is known to be out of quota until this time (epoch seconds)
+    limited_until: float | None = None
+    plan: str | None = None
+    #: "ok" | "limited" | "needs_sign_in"
+    status: str = "ok"
+    detail: str | None = None
+
+
 class Provider(abc.ABC):
     """One configured upstream (an API key, an account)."""
 
@@ -74,6 +102,14 @@ class Provider(abc.ABC):
     #: wire dialects this upstream speaks, preferred first
     dialects: tuple[str, ...]
     capabilities: Capabilities
+    #: Same dialect in and out may forward client bytes unchanged. Providers whose upstream needs
+    #: its own request shape (the Codex backend) set this False so every request is rendered.
+    passthrough: bool = True
+    #: The signed-in account this provider uses (codex / copilot), for logs and the admin API.
+    account: str | None = None
+    #: The models this provider serves come from ``list_models()`` at start (signed-in accounts),
+    #: not only from the config file.
+    dynamic_models: bool = False
 
     @abc.abstractmethod
     async def send(self, call: UpstreamCall) -> UpstreamResponse:
@@ -88,6 +124,14 @@ class Provider(abc.ABC):
 
     async def count_tokens(self, req: ir.Request, model: str) -> int | None:
         """Exact input tokens when the upstream can count; None otherwise."""
+        return None
+
+    def quota(self) -> QuotaState | None:
+        """Latest known quota state (None when the upstream reports none)."""
+        return None
+
+    async def start(self) -> None:
+        """Called once when the server starts (background refreshers, model sync)."""
         return None
 
     async def aclose(self) -> None:

@@ -14,7 +14,12 @@ BUILTIN = {
     "openai": "antiapi.providers.openai:OpenAIProvider",
     "anthropic": "antiapi.providers.anthropic:AnthropicProvider",
     "gemini": "antiapi.providers.gemini:GeminiProvider",
+    "codex": "antiapi.providers.codex:CodexProvider",
+    "copilot": "antiapi.providers.copilot:CopilotProvider",
 }
+
+#: provider types whose accounts are signed in (``antiapi login <type>``) rather than configured
+SIGNED_IN_TYPES = ("codex", "copilot")
 
 
 def _load(spec: str):
@@ -38,9 +43,43 @@ def provider_class(type_name: str):
 
 
 def build_providers(cfg, *, transport: httpx.AsyncBaseTransport | None = None) -> dict[str, Provider]:
+    """One provider per configured entry, plus one per signed-in account.
+
+    A ``codex``/``copilot`` entry with ``account:`` pins that account. One without ``account`` is a
+    template (endpoints, options) applied to every signed-in account of its type, each becoming a
+    provider named ``<entry name>:<account label>``. Signed-in accounts of a type the config does
+    not mention at all become ``<type>:<label>`` with default settings.
+    """
+    import dataclasses
+
+    from antiapi.accounts import CredentialStore
+
     s = cfg.server
     timeouts = Timeouts(connect=s.connect_timeout, first_byte=s.first_byte_timeout, idle=s.idle_timeout)
-    return {
-        name: provider_class(pc.type)(pc, timeouts=timeouts, transport=transport)
-        for name, pc in cfg.providers.items()
-    }
+    kw = {"timeouts": timeouts, "transport": transport, "data_dir": cfg.data_dir, "env": dict(cfg.env_settings)}
+    out: dict[str, Provider] = {}
+    templates: dict[str, list] = {t: [] for t in SIGNED_IN_TYPES}
+    pinned: dict[str, set[str]] = {t: set() for t in SIGNED_IN_TYPES}
+    for name, pc in cfg.providers.items():
+        if pc.type in SIGNED_IN_TYPES and pc.account is None:
+            templates[pc.type].append(pc)
+            continue
+        if pc.type in SIGNED_IN_TYPES:
+            pinned[pc.type].add(pc.account)
+        out[name] = provider_class(pc.type)(pc, **kw)
+    store = CredentialStore(cfg.data_dir)
+    for ptype in SIGNED_IN_TYPES:
+        labels = [label for label in store.labels(ptype) if label not in pinned[ptype]]
+        if not labels:
+            continue
+        tmpl_list = templates[ptype] or [None]
+        for tmpl in tmpl_list:
+            for label in labels:
+                if tmpl is None:
+                    from antiapi.config.schema import DEFAULT_BASE_URLS, ProviderConfig
+
+                    pc = ProviderConfig(name=f"{ptype}:{label}", type=ptype, base_url=DEFAULT_BASE_URLS[ptype], account=label)
+                else:
+                    pc = dataclasses.replace(tmpl, name=f"{tmpl.name}:{label}", account=label)
+                out[pc.name] = provider_class(ptype)(pc, **kw)
+    return out

@@ -146,6 +146,24 @@ class _CountCache:
             self._d.popitem(last=False)
 
 
+async def _start_providers(providers, table: ModelTable, sync_timeout: float = 5.0) -> None:
+    """Start each provider and route the models signed-in providers list. A slow or failing
+    model sync never blocks serving: it is cut at ``sync_timeout`` (providers fall back to
+    their static lists)."""
+    import asyncio
+
+    async def one(p: Provider) -> None:
+        try:
+            await p.start()
+            if p.dynamic_models:
+                names = await asyncio.wait_for(p.list_models(), sync_timeout)
+                table.add_provider_models(p, names)
+        except Exception as e:  # one provider's trouble must not stop the gateway
+            log.warning("provider %s: start/model sync failed: %s", p.name, e)
+
+    await asyncio.gather(*(one(p) for p in providers))
+
+
 def create_app(
     config: Any,
     *,
@@ -236,6 +254,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar):
         usage_log.start()
+        await _start_providers(providers.values(), table)
         try:
             yield
         finally:

@@ -127,12 +127,13 @@ class Gateway:
         last_error: ProviderError | None = None
         for i, dep in enumerate(deps):
             upstream = client if client in dep.provider.dialects else dep.provider.dialects[0]
-            must_parse = upstream != client or not _all_caps(dep)
+            passthrough = upstream == client and dep.provider.passthrough
+            must_parse = not passthrough or not _all_caps(dep)
             if must_parse and ireq is None:
                 ireq = C.parse_request(body)
             if ireq is not None:
                 _check_capabilities(ireq, dep)
-            fast = upstream == client and (dep.capabilities.streaming or not stream)
+            fast = passthrough and (dep.capabilities.streaming or not stream)
             out: ir.Outgoing | None = None
             if fast:
                 up_body = fastpath.rewrite_model(body, dep.upstream_model)

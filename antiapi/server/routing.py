@@ -32,6 +32,19 @@ class ModelTable:
                 }
                 deps.append(Deployment(name, p, r.upstream_model, p.capabilities.merged(**overrides)))
             self._routes[name] = deps
+        self._explicit = frozenset(self._routes)
+
+    def add_provider_models(self, provider: Provider, names: list[str]) -> int:
+        """Route ``names`` (as listed by a signed-in provider) to it, after any existing
+        deployments; names the config routes explicitly are left alone. Returns how many were added."""
+        added = 0
+        for name in names:
+            deps = self._routes.setdefault(name, [])
+            if name in self._explicit or any(d.provider is provider for d in deps):
+                continue
+            deps.append(Deployment(name, provider, name, provider.capabilities))
+            added += 1
+        return added
 
     def names(self) -> list[str]:
         return sorted(self._routes)

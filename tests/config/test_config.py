@@ -641,7 +641,7 @@ def test_typos_name_the_path(tmp_path: Path, text: str, expected: str) -> None:
         ("server: [1]\n", "server: expected a mapping (key: value lines), got a list"),
         (
             "providers: {p: {type: azure}}\n",
-            "providers.p.type: 'azure' is not a valid value; use one of: openai, anthropic, gemini",
+            "providers.p.type: 'azure' is not a valid value; use one of: openai, anthropic, gemini, codex, copilot",
         ),
         ("providers: {p: {base_url: 'http://x'}}\n", "providers.p: the required key 'type' is missing; add it"),
         ("providers: {p: {type: openai, verify_tls: 'no'}}\n", "providers.p.verify_tls: expected true or false, got a string; write true or false without quotes"),

@@ -132,8 +132,11 @@ def claude_work_dir(tmp: Path) -> Path:
 # --------------------------------------------------------------------------- Codex
 
 
-def codex_config(gateway_url: str, model: str) -> str:
-    return (
+def codex_config(gateway_url: str, model: str, retries: int | None = None) -> str:
+    """config.toml for a provider "antiapi" at ``gateway_url``/v1 (Responses API). ``retries`` sets
+    Codex's own request/stream retry budgets (None: Codex defaults, 5 stream retries honouring
+    ``retry-after``)."""
+    text = (
         f'model = "{model}"\n'
         'model_provider = "antiapi"\n'
         "\n"
@@ -142,10 +145,10 @@ def codex_config(gateway_url: str, model: str) -> str:
         f'base_url = "{gateway_url}/v1"\n'
         'wire_api = "responses"\n'
         'env_key = "ANTIAPI_KEY"\n'
-        # fail fast: the gateway does the retrying/failover, not the CLI
-        #"request_max_retries = 0\n"
-        #"stream_max_retries = 0\n"
     )
+    if retries is not None:
+        text += f"request_max_retries = {retries}\nstream_max_retries = {retries}\n"
+    return text
 
 
 def codex_work_dir(tmp: Path) -> Path:
@@ -155,13 +158,13 @@ def codex_work_dir(tmp: Path) -> Path:
 
 
 def run_codex(gateway_url: str, prompt: str, tmp: Path, *, model: str, extra_args: list[str] | None = None,
-              timeout: float = CLI_TIMEOUT) -> CliRun:
+              retries: int | None = None, timeout: float = CLI_TIMEOUT) -> CliRun:
     """``codex exec`` with a throwaway CODEX_HOME pointing at the gateway's Responses endpoint.
     The final agent message is also written to ``run.extra["last_message"]``."""
     binary = cli_or_skip("codex")
     home = tmp / "codex-home"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "config.toml").write_text(codex_config(gateway_url, model))
+    (home / "config.toml").write_text(codex_config(gateway_url, model, retries))
     work = codex_work_dir(tmp)
     last = tmp / "codex-last-message.txt"
     argv = [str(binary), "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox",
