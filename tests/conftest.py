@@ -13,8 +13,8 @@ def gateway_factory(tmp_path):
     """Start antiapi from config text; stopped at the end of the test."""
     started: list[GatewayServer] = []
 
-    def make(config_text: str, env: dict[str, str] | None = None) -> GatewayServer:
-        gw = GatewayServer(config_text, tmp_path / f"gw{len(started)}", env=env).start()
+    def make(config_text: str, env: dict[str, str] | None = None, prepare=None) -> GatewayServer:
+        gw = GatewayServer(config_text, tmp_path / f"gw{len(started)}", env=env, prepare=prepare).start()
         started.append(gw)
         return gw
 

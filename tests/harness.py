@@ -20,9 +20,13 @@ from antiapi.server.usage import UsageLog
 class GatewayServer:
     """antiapi built from a config file, served by uvicorn in a background thread."""
 
-    def __init__(self, config_text: str, tmp: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config_text: str, tmp: Path, env: dict[str, str] | None = None, prepare=None
+    ) -> None:
         self.data_dir = tmp / "antiapi-data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if prepare is not None:  # e.g. write signed-in accounts' credentials before start
+            prepare(self.data_dir)
         self.config_path = self.data_dir / "config.yaml"
         self.config_path.write_text(config_text)
         self.config = load_config(self.config_path, data_dir=self.data_dir, env=env or {})
