@@ -103,9 +103,8 @@ def run_claude(gateway_url: str, prompt: str, tmp: Path, *, model: str, allowed_
     """``claude -p PROMPT --output-format json --model MODEL`` against ``gateway_url`` (no /v1)."""
     binary = cli_or_skip("claude")
     home = tmp / "claude-home"
-    work = tmp / "work"
     home.mkdir(parents=True, exist_ok=True)
-    work.mkdir(parents=True, exist_ok=True)
+    work = claude_work_dir(tmp)
     argv = [str(binary), "-p", prompt, "--output-format", "json", "--model", model]
     if allowed_tools:
         argv += ["--allowedTools", allowed_tools]
@@ -200,6 +199,12 @@ def gemini_has_tool_result(body: dict) -> bool:
     return any("functionResponse" in p for p in contents[-1].get("parts") or [])
 
 
+def responses_has_tool_result(body: dict) -> bool:
+    items = body.get("input")
+    return isinstance(items, list) and bool(items) and isinstance(items[-1], dict) \
+        and items[-1].get("type") == "function_call_output"
+
+
 def tool_names(body: dict) -> list[str]:
     """Tool names offered in an Anthropic, Chat, Responses or Gemini request body."""
     names: list[str] = []
@@ -219,6 +224,7 @@ HAS_RESULT: dict[str, Callable[[dict], bool]] = {
     "anthropic": anthropic_has_tool_result,
     "openai_chat": chat_has_tool_result,
     "gemini": gemini_has_tool_result,
+    "openai_responses": responses_has_tool_result,
 }
 
 
