@@ -39,16 +39,25 @@ from antiapi.config.schema import (
     LITELLM_UNSUPPORTED,
     MODEL_INFO_CAPABILITIES,
     NATIVE_SECTIONS,
+    PROVIDER_TYPES,
+    ROUTING_SECTIONS,
     Capabilities,
+    ChainSpec,
     CapabilitiesSpec,
     Config,
     DeploymentSpec,
+    Flow,
+    FlowEntry,
+    FlowEntrySpec,
+    FlowSpec,
     LiteLLMParamsSpec,
     LiteLLMPrefix,
     ModelRoute,
     ModelSpec,
     ProviderConfig,
     ProviderSpec,
+    RoutingConfig,
+    RoutingSpec,
     ServerSettings,
     ServerSpec,
 )
@@ -457,11 +466,11 @@ class _Builder:
                 f"the file must be a mapping of sections (server:, providers:, models:, model_list:), "
                 f"got {_words(_yaml_type(raw))}"
             )
-        known = [*NATIVE_SECTIONS, "model_list", *LITELLM_IGNORED_SECTIONS]
+        known = [*NATIVE_SECTIONS, *ROUTING_SECTIONS, "model_list", *LITELLM_IGNORED_SECTIONS]
         for key in raw:
             if not isinstance(key, str):
                 raise self.error(f"top-level keys must be section names, got {key!r}")
-            if key in NATIVE_SECTIONS or key == "model_list":
+            if key in NATIVE_SECTIONS or key in ROUTING_SECTIONS or key == "model_list":
                 continue
             if key in LITELLM_IGNORED_SECTIONS:
                 self.warnings.append(
@@ -485,6 +494,8 @@ class _Builder:
         self.native_models(self.section(raw, "models", list))
         self.litellm_models(self.section(raw, "model_list", list))
         models = self.route_table()
+        flows = self.flows(self.section(raw, "flows", dict), models)
+        routing = self.routing(raw.get("routing"))
         return Config(
             path=self.path,
             data_dir=data_dir,
@@ -494,6 +505,8 @@ class _Builder:
             models=models,
             warnings=list(self.warnings),
             env_settings={k: v for k, v in self.env.items() if k.startswith("ANTI_API_")},
+            flows=flows,
+            routing=routing,
         )
 
     def server(self, raw: Mapping[str, Any]) -> ServerSettings:
@@ -507,6 +520,85 @@ class _Builder:
             first_byte_timeout=float(spec.timeouts.first_byte),
             idle_timeout=float(spec.timeouts.idle),
         )
+
+    # -- routing ------------------------------------------------------------------------------
+
+    def flow_entries(self, entries: list[FlowEntrySpec], key: str, *, need_model: bool) -> tuple[FlowEntry, ...]:
+        signed_in = ("codex", "copilot")
+        out = []
+        for j, e in enumerate(entries):
+            ekey = f"{key}[{j}]"
+            p = e.provider.strip()
+            ok = p in self.providers or p in PROVIDER_TYPES
+            if not ok and ":" in p:
+                ptype, _, label = p.partition(":")
+                ok = ptype in signed_in and bool(label) or ptype in {
+                    pc.name for pc in self.providers.values() if pc.type in signed_in and pc.account is None
+                }
+            if not ok:
+                choices = [*self.providers, *PROVIDER_TYPES]
+                close = difflib.get_close_matches(p, choices, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise self.error(
+                    f"'{p}' is neither a provider defined under providers ({', '.join(self.providers) or 'none'}) "
+                    f"nor a provider type ({', '.join(PROVIDER_TYPES)}){hint}; a signed-in account is written "
+                    "codex:<label> or copilot:<label>",
+                    f"{ekey}.provider",
+                )
+            if need_model and not (e.model or "").strip():
+                raise self.error("the upstream model id this entry asks for is required (model: ...)", f"{ekey}.model")
+            out.append(FlowEntry(provider=p, model=(e.model or "").strip() or None, account=e.account))
+        return tuple(out)
+
+    def flows(self, raw: dict[Any, Any], models: Mapping[str, Any]) -> dict[str, Flow]:
+        out: dict[str, Flow] = {}
+        for name, value in raw.items():
+            key = f"flows.{name}"
+            if not isinstance(name, str) or not _NAME_RE.match(name):
+                raise self.error(
+                    "flow names may use letters, digits, '.', '_' and '-' and must start with a letter or digit",
+                    key,
+                )
+            if isinstance(value, list):
+                entries, strategy, ekey = _convert(value, list[FlowEntrySpec], key, self.file), None, key
+            elif isinstance(value, dict):
+                spec = _convert(value, FlowSpec, key, self.file)
+                entries, strategy, ekey = spec.entries, spec.strategy, f"{key}.entries"
+            else:
+                raise self.error(
+                    f"expected a list of entries ({{provider: ..., model: ...}}) or a mapping with entries "
+                    f"and strategy, got {_words(_yaml_type(value))}",
+                    key,
+                )
+            if not entries:
+                raise self.error("a flow needs at least one entry ({provider: ..., model: ...})", key)
+            if name in models:
+                self.warnings.append(
+                    f"{self.file}: {key}: the flow has the name of a model; clients asking for '{name}' get the flow"
+                )
+            out[name] = Flow(name=name, entries=self.flow_entries(entries, ekey, need_model=True), strategy=strategy)
+        return out
+
+    def routing(self, value: Any) -> RoutingConfig:
+        if value is None:
+            return RoutingConfig()
+        spec = _convert(value, RoutingSpec, "routing", self.file)
+        settings = {
+            f.name: getattr(spec, f.name)
+            for f in msgspec.structs.fields(RoutingSpec)
+            if f.name != "chains" and getattr(spec, f.name) is not None
+        }
+        if "background_patterns" in settings:
+            settings["background_patterns"] = list(settings["background_patterns"])
+        chains: dict[str, Flow] = {}
+        for model, chain in spec.chains.items():
+            ckey = f"routing.chains.{model}"
+            assert isinstance(chain, ChainSpec)
+            chains[model] = Flow(
+                name=model, entries=self.flow_entries(chain.entries, f"{ckey}.entries", need_model=False),
+                strategy=chain.strategy,
+            )
+        return RoutingConfig(settings=settings, chains=chains)
 
     # -- native -------------------------------------------------------------------------------
 

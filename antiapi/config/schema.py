@@ -30,6 +30,15 @@ __all__ = [
     "LITELLM_UNSUPPORTED",
     "MODEL_INFO_CAPABILITIES",
     "NATIVE_SECTIONS",
+    "ROUTING_SECTIONS",
+    "STRATEGIES",
+    "ChainSpec",
+    "Flow",
+    "FlowEntry",
+    "FlowEntrySpec",
+    "FlowSpec",
+    "RoutingConfig",
+    "RoutingSpec",
     "PROVIDER_TYPES",
     "Capabilities",
     "CapabilitiesSpec",
@@ -135,12 +144,61 @@ class ModelSpec(_Spec):
     aliases: list[str] = msgspec.field(default_factory=list)
 
 
+Strategy = Literal["ordered", "round_robin", "least_used"]
+
+#: How a chain orders its entries: failover only, rotate the first entry, or least-used quota first.
+STRATEGIES: tuple[str, ...] = ("ordered", "round_robin", "least_used")
+
+
+class FlowEntrySpec(_Spec):
+    """One entry of a flow or chain: ``provider`` names a configured provider (or a signed-in
+    account ``codex:<label>``) or a provider type (every account of that type)."""
+
+    provider: str
+    model: str | None = None
+    account: str | None = None
+
+
+class FlowSpec(_Spec):
+    """A flow written as a mapping (with a strategy) instead of a bare list of entries."""
+
+    entries: list[FlowEntrySpec]
+    strategy: Strategy | None = None
+
+
+class ChainSpec(_Spec):
+    """``routing.chains.<model id>``: the account chain of one official model id."""
+
+    entries: list[FlowEntrySpec] = msgspec.field(default_factory=list)
+    strategy: Strategy | None = None
+
+
+class RoutingSpec(_Spec):
+    """``routing:`` section. Keys left out keep the value stored by the admin API (or the default)."""
+
+    smart_switch: bool | None = None
+    strategy: Strategy | None = None
+    default_model: str | None = None
+    background_model: str | None = None
+    background_patterns: list[str] | None = None
+    session_affinity: bool | None = None
+    affinity_ttl: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    cooldown_base: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    cooldown_max: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    first_event_wait: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    usage_retention_days: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    usage_max_rows: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    chains: dict[str, ChainSpec] = msgspec.field(default_factory=dict)
+
+
 class NativeSpec(_Spec):
     """antiapi's own top-level sections (documentation of the whole native shape)."""
 
     server: ServerSpec = msgspec.field(default_factory=ServerSpec)
     providers: dict[str, ProviderSpec] = msgspec.field(default_factory=dict)
     models: list[ModelSpec] = msgspec.field(default_factory=list)
+    flows: dict[str, list[FlowEntrySpec] | FlowSpec] = msgspec.field(default_factory=dict)
+    routing: RoutingSpec = msgspec.field(default_factory=RoutingSpec)
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,6 +234,9 @@ class LiteLLMParamsSpec(msgspec.Struct, frozen=True, kw_only=True):
 # --------------------------------------------------------------------------------------------
 
 NATIVE_SECTIONS = ("server", "providers", "models")
+
+#: Routing sections (flows and routing settings); imported into the state store when they change.
+ROUTING_SECTIONS = ("flows", "routing")
 
 #: LiteLLM top-level sections antiapi accepts and ignores, with what to do instead.
 LITELLM_IGNORED_SECTIONS: dict[str, str] = {
@@ -367,6 +428,32 @@ class ModelRoute:
 
 
 @dataclass(frozen=True)
+class FlowEntry:
+    """One resolved flow/chain entry (see :class:`FlowEntrySpec`)."""
+
+    provider: str
+    model: str | None = None
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class Flow:
+    """An ordered list of entries a client reaches as ``route:<name>`` or ``<name>``."""
+
+    name: str
+    entries: tuple[FlowEntry, ...]
+    strategy: str | None = None
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """The file's ``routing:`` section. ``settings`` holds only the keys the file sets."""
+
+    settings: dict[str, Any] = field(default_factory=dict)
+    chains: dict[str, Flow] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole resolved configuration.
 
@@ -384,6 +471,9 @@ class Config:
     #: every ``ANTI_API_*`` environment variable (provider switches such as
     #: ANTI_API_CODEX_REASONING_EFFORT), read here so no other module touches the environment
     env_settings: dict[str, str] = field(default_factory=dict)
+    #: ``flows:`` (name -> Flow, file order) and ``routing:`` (settings, chains)
+    flows: dict[str, Flow] = field(default_factory=dict)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
 
     def model_names(self) -> list[str]:
         """Every routable model name and alias, sorted."""

@@ -27,7 +27,7 @@ from antiapi.errors import GatewayError, InvalidRequest, ProviderError, kind_for
 from antiapi.providers.base import Provider
 from antiapi.server.context import request_ctx
 from antiapi.server.pipeline import Gateway, Reply
-from antiapi.server.routing import ModelTable
+from antiapi.server.routing import ModelTable, RoutingService
 from antiapi.server.usage import UsageLog
 from antiapi.translate import dialect as dialects
 from antiapi.translate.tokens import estimate_input_tokens
@@ -164,17 +164,41 @@ async def _start_providers(providers, table: ModelTable, sync_timeout: float = 5
     await asyncio.gather(*(one(p) for p in providers))
 
 
+def _default_store(config: Any, store: Any) -> tuple[Any, bool]:
+    """(store to use, whether this app owns it). ``store=None``: the data dir's database;
+    ``store=False``: keep everything in memory."""
+    if store is False:
+        return None, False
+    if store is not None:
+        return store, False
+    data_dir = getattr(config, "data_dir", None)
+    if data_dir is None:
+        return None, False
+    from antiapi.store import DB_FILENAME, Store
+
+    return Store(data_dir / DB_FILENAME), True
+
+
 def create_app(
     config: Any,
     *,
     providers: Mapping[str, Provider],
     usage: UsageLog | None = None,
     started: float | None = None,
+    store: Any = None,
+    clock: Any = None,
 ) -> Litestar:
-    """Build the gateway app for ``config`` (see ``antiapi.config``) and built ``providers``."""
-    table = ModelTable(config, dict(providers))
+    """Build the gateway app for ``config`` (see ``antiapi.config``) and built ``providers``.
+
+    ``store``: the state database (:class:`antiapi.store.Store`); default the data dir's
+    ``antiapi.db``, opened in the lifespan; ``False`` keeps routing state and usage in memory.
+    ``clock``: wall clock (epoch seconds) for cooldowns and affinity (tests inject one).
+    The routing service is ``app.state.routing`` (the admin API edits flows/settings there).
+    """
+    table = RoutingService(config, dict(providers), clock=clock or time.time)
     usage_log = usage if usage is not None else UsageLog(None)
     gateway = Gateway(table, usage_log)
+    state_store, owns_store = _default_store(config, store)
     count_cache = _CountCache()
     t_start = started if started is not None else time.time()
 
@@ -253,20 +277,53 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar):
+        import asyncio
+
+        opened = None
+        if state_store is not None:
+            try:
+                if not state_store.running:
+                    await state_store.aopen()
+                await table.attach_store(state_store)
+                s = table.settings
+                state_store.retention_days, state_store.max_usage_rows = s.usage_retention_days, s.usage_max_rows
+                usage_log.attach(state_store)
+                opened = state_store
+            except Exception as e:  # a broken database must not stop the gateway from serving
+                log.error("state store %s unusable (%s); routing state and usage stay in memory", getattr(state_store, "path", "?"), e)
+        app.state.store = opened
         usage_log.start()
         await _start_providers(providers.values(), table)
+        snapshots = asyncio.get_running_loop().create_task(table.snapshot_loop()) if opened is not None else None
         try:
             yield
         finally:
+            if snapshots is not None:
+                snapshots.cancel()
+                try:
+                    await snapshots
+                except asyncio.CancelledError:
+                    pass
+                try:
+                    table.snapshot_quota()
+                except Exception:
+                    log.exception("final quota snapshot failed")
             await usage_log.aclose()
             for p in providers.values():
                 try:
                     await p.aclose()
                 except Exception:  # closing must not hide other shutdown work
                     log.exception("closing provider %s failed", p.name)
+            if opened is not None:
+                await opened.flush()
+                if owns_store:
+                    await opened.aclose()
+
+    from litestar.datastructures import State
 
     max_body = getattr(getattr(config, "server", None), "max_body_bytes", 32 * 1024 * 1024)
     return Litestar(
+        state=State({"routing": table, "gateway": gateway, "usage": usage_log, "store": None}),
         route_handlers=[chat_completions, responses, messages, count_tokens, list_models, health, probe_head, hello],
         middleware=[request_id_middleware],
         before_send=[_add_request_id],

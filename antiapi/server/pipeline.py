@@ -1,10 +1,15 @@
 """Where pure translation meets I/O: route -> render -> call provider -> translate -> encode.
 
-``Gateway.generate`` serves one client request of any dialect from the deployments its model
-resolves to. Same dialect in and out takes the fast path (bytes forwarded, only ``model``
-rewritten); otherwise the request goes through the IR. Before the first byte reaches the client
-a retryable upstream failure moves on to the next deployment; after it, never: the stream ends
-with a well-formed error event in the client's dialect.
+``Gateway.generate`` serves one client request of any dialect. The routing service plans the
+entries the requested model (or flow) resolves to — cooled-down accounts skipped, the session's
+account first — and the pipeline tries them in order. Same dialect in and out takes the fast
+path (bytes forwarded, only ``model`` rewritten); otherwise the request goes through the IR.
+
+Before the first byte reaches the client a failure the routing policy calls retryable (429,
+limit reached, 5xx, unreachable, timeouts, revoked sign-in, an in-stream error before the first
+event) cools the account down and moves on to the next entry; after it, never: the
+stream ends with a well-formed error event in the client's dialect. Nothing here touches the
+database: usage records and routing state are persisted in the background.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import msgspec
@@ -28,12 +34,12 @@ from antiapi.errors import (
     Unsupported,
 )
 from antiapi.providers.base import UpstreamCall, UpstreamResponse
-from antiapi.server.context import request_ctx
-from antiapi.server.routing import Deployment, ModelTable
+from antiapi.server.context import set_request_context
+from antiapi.server.routing import Deployment, RoutingService
 from antiapi.server.usage import UsageLog, UsageRecord
 from antiapi.translate import dialect as dialects
 from antiapi.translate import fastpath, ir
-from antiapi.translate.aggregate import Aggregator, merge_usage
+from antiapi.translate.aggregate import Aggregator, error_from_event, merge_usage
 from antiapi.wire.sse import KEEPALIVE_COMMENT, SSEDecoder, SSEEvent
 
 log = logging.getLogger("antiapi.pipeline")
@@ -49,6 +55,9 @@ _TERMINAL = {
 }
 
 _ANTHROPIC_PING = b'event: ping\ndata: {"type": "ping"}\n\n'
+
+#: headers naming the conversation (session affinity), checked in this order
+_SESSION_HEADERS = ("x-claude-code-session-id", "session_id", "session-id", "x-session-id", "conversation_id")
 
 
 @dataclass(slots=True)
@@ -75,7 +84,7 @@ class _Trace:
 class Gateway:
     def __init__(
         self,
-        table: ModelTable,
+        table: RoutingService,
         usage: UsageLog,
         *,
         keepalive: float = 15.0,
@@ -118,21 +127,41 @@ class Gateway:
     ) -> Reply:
         C = dialects.load(client)
         view = _peek(body)
-        model = view.model
-        trace.rec.model = model
-        trace.rec.stream = stream = bool(view.stream)
-        request_ctx.set(f"{request_id} model={model}")
-        deps = self.table.resolve(model)
+        requested = view.model or None
+        rec = trace.rec
+        rec.model = requested or ""
+        rec.stream = stream = bool(view.stream)
+        set_request_context(request_id, requested)
+        routing = self.table
+        router = routing.router
+        plan = router.plan(requested, _session_key(headers, view))
+        model = requested or plan.name  # the name echoed to the client
+        if plan.name != requested:
+            rec.target = plan.name
+            if requested is None:
+                body = fastpath.rewrite_model(body, plan.name)
+            set_request_context(request_id, f"{model}->{plan.name}" if requested else plan.name)
         ireq: ir.Request | None = None
         last_error: ProviderError | None = None
-        for i, dep in enumerate(deps):
-            upstream = client if client in dep.provider.dialects else dep.provider.dialects[0]
-            passthrough = upstream == client and dep.provider.passthrough
+        unsupported: Unsupported | None = None
+        for step in plan.steps:
+            if step.skip is not None:
+                rec.route.append(f"{step.label}: skipped ({step.skip})")
+                continue
+            dep = routing.deployment(plan, step)
+            provider = dep.provider
+            upstream = client if client in provider.dialects else provider.dialects[0]
+            passthrough = upstream == client and provider.passthrough
             must_parse = not passthrough or not _all_caps(dep)
             if must_parse and ireq is None:
                 ireq = C.parse_request(body)
             if ireq is not None:
-                _check_capabilities(ireq, dep)
+                try:
+                    _check_capabilities(ireq, dep)
+                except Unsupported as e:
+                    unsupported = unsupported or e
+                    rec.route.append(f"{step.label}: skipped (cannot serve this request: {e.message})")
+                    continue
             fast = passthrough and (dep.capabilities.streaming or not stream)
             out: ir.Outgoing | None = None
             if fast:
@@ -141,7 +170,7 @@ class Gateway:
             else:
                 assert ireq is not None
                 U = dialects.load(upstream)
-                target = dep.provider.target(dep.upstream_model)
+                target = provider.target(dep.upstream_model)
                 if stream and not dep.capabilities.streaming:
                     ireq.stream = False
                 out = U.render_request(ireq, target)
@@ -150,25 +179,42 @@ class Gateway:
                 up_body = _json.encode(out.body)
                 up_stream = out.stream
                 ireq.stream = stream
-            trace.rec.provider = dep.provider.name
-            trace.rec.upstream_model = dep.upstream_model
-            trace.rec.upstream_dialect = upstream
+            rec.provider = provider.name
+            rec.provider_type = provider.type
+            rec.account = provider.account
+            rec.upstream_model = dep.upstream_model
+            rec.upstream_dialect = upstream
+            set_request_context(request_id, model, provider.name)
             call = UpstreamCall(
                 dialect=upstream, model=dep.upstream_model, body=up_body, stream=up_stream,
                 forward_headers=_forwardable(headers) if upstream == client else {}, request_id=request_id,
             )
+            trace.usage = ir.Usage()
             try:
-                resp = await dep.provider.send(call)
-                return await self._respond(trace, C, client, upstream, dep, resp, ireq, out, model, stream, up_stream, fast)
+                resp = await provider.send(call)
+                reply = await self._respond(trace, C, client, upstream, dep, resp, ireq, out, model, stream, up_stream, fast)
             except ProviderError as e:
-                trace.rec.attempts.append(f"{dep.provider.name}/{dep.upstream_model}: {e.status} {e.kind.value}")
+                verdict = router.failed(plan, step, e)
+                note = f"{step.label}: {e.status} {e.kind.value}"
+                rec.attempts.append(note)
+                rec.route.append(note)
                 last_error = e
-                if e.retryable and i + 1 < len(deps):
-                    log.info("failing over from %s: %s", dep.provider.name, e.message)
+                if verdict.fail_over:
+                    log.info("failing over from %s (%s): %s", provider.name, dep.upstream_model, e.message)
                     continue
+                router.answered(plan, step)
                 raise _for_client(e, client) from None
-        assert last_error is not None  # pragma: no cover - loop always returns or raises
-        raise last_error
+            router.served(plan, step)
+            rec.route.append(f"{step.label}: served")
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("served by %s as %s", provider.name, dep.upstream_model)
+            return reply
+        if last_error is None and unsupported is not None:
+            raise unsupported
+        err = router.exhausted(plan, last_error)
+        if err is not last_error:
+            log.info("no entry left for %s: %s", plan.name, err.message)
+        raise _for_client(err, client) from None
 
     # ------------------------------------------------------------------ responses
 
@@ -178,11 +224,25 @@ class Gateway:
     ) -> Reply:
         headers = {"x-antiapi-provider": dep.provider.name}
         if stream:
-            if fast:
-                gen = self._fast_stream(trace, C, client, resp, model, dep.upstream_model)
-            else:
-                assert ireq is not None and out is not None
-                gen = self._translated_stream(trace, C, upstream, resp, ireq, out, model, up_stream)
+            wait = self.table.settings.first_event_wait
+            try:
+                if fast:
+                    chunks = resp.aiter_bytes()
+                    source = await _hold_first(chunks, wait, _FirstEvent(client)) if wait > 0 else chunks
+                    gen = self._fast_stream(trace, C, client, resp, source, model, dep.upstream_model)
+                else:
+                    assert ireq is not None and out is not None
+                    U = dialects.load(upstream)
+                    if up_stream:
+                        events = _decode_stream(U, resp, out)
+                    else:
+                        events = _aiter(U.decode_response(await resp.aread(), out))
+                    source = await _hold_first(events, wait, _first_content_event) if wait > 0 else events
+                    gen = self._translated_stream(trace, C, upstream, resp, ireq, out, model, source)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await resp.aclose()
+                raise
             headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
             return Reply(status=200, headers=headers, stream=gen, media_type="text/event-stream")
         # Non-stream client: nothing has been sent yet, so read everything first (errors here
@@ -210,7 +270,8 @@ class Gateway:
             await resp.aclose()
 
     async def _fast_stream(
-        self, trace: _Trace, C, client: str, resp: UpstreamResponse, model: str, upstream_model: str
+        self, trace: _Trace, C, client: str, resp: UpstreamResponse, chunks: AsyncIterator[bytes], model: str,
+        upstream_model: str,
     ) -> AsyncIterator[bytes]:
         replace = fastpath.model_replacer(upstream_model, model)
         terminal = _TERMINAL[client]
@@ -220,7 +281,7 @@ class Gateway:
         status, error = 200, None
         try:
             try:
-                async for chunk in _keepalive(resp.aiter_bytes(), self.keepalive, _ping_for(client)):
+                async for chunk in _keepalive(chunks, self.keepalive, _ping_for(client)):
                     if chunk is None:
                         yield _ping_for(client)
                         continue
@@ -253,18 +314,13 @@ class Gateway:
 
     async def _translated_stream(
         self, trace: _Trace, C, upstream: str, resp: UpstreamResponse, ireq: ir.Request, out: ir.Outgoing,
-        model: str, up_stream: bool,
+        model: str, events: AsyncIterator[ir.Event],
     ) -> AsyncIterator[bytes]:
-        U = dialects.load(upstream)
         enc = C.StreamEncoder(ireq, model, **_clock_kw(C, self.wallclock))
         status, error = 200, None
         ping = _ping_for(ireq.source or "")
         try:
             try:
-                if up_stream:
-                    events = _decode_stream(U, resp, out)
-                else:
-                    events = _aiter(U.decode_response(await resp.aread(), out))
                 async for ev in _keepalive(events, self.keepalive, ping):
                     if ev is None:
                         yield ping
@@ -314,18 +370,130 @@ class Gateway:
 # ---------------------------------------------------------------------- module helpers
 
 
-def _peek(body: bytes) -> fastpath.RequestView:
+class _View(msgspec.Struct):
+    """The top-level fields routing needs, decoded without touching the rest of the body."""
+
+    model: str | None = None
+    stream: bool | None = None
+    prompt_cache_key: Any = None
+    user: Any = None
+
+
+_view_decoder = msgspec.json.Decoder(_View)
+
+
+def _peek(body: bytes) -> _View:
+    """``model`` (may be absent: the default model then serves), ``stream`` and the session keys."""
     if not body.strip():
         raise InvalidRequest("The request body is empty: send a JSON object.")
     try:
-        view = fastpath.peek(body)
+        return _view_decoder.decode(body)
     except msgspec.ValidationError as e:
         raise InvalidRequest(f"Invalid request: {_path_msg(str(e))}") from None
     except msgspec.DecodeError as e:
         raise InvalidRequest(f"The request body is not valid JSON ({e}).") from None
-    if not view.model:
-        raise InvalidRequest("model: required. Name the model to use, e.g. \"model\": \"gpt-4.1\".", param="model")
-    return view
+
+
+def _session_key(headers: Mapping[str, str], view: _View) -> str | None:
+    """The conversation a request belongs to: a session header, else ``prompt_cache_key``, else
+    OpenAI's ``user``."""
+    for h in _SESSION_HEADERS:
+        v = headers.get(h)
+        if v:
+            return v
+    k = view.prompt_cache_key
+    if isinstance(k, str) and k:
+        return k
+    u = view.user
+    if isinstance(u, str) and u:
+        return "user:" + u
+    return None
+
+
+# ---------------------------------------------------------------------- holding the first event
+
+_DONE = object()
+
+
+class _FirstEvent:
+    """Fast path: decodes the first SSE event of a same-dialect stream to see whether the stream
+    started (commit) or the upstream failed at once (raise: fail over)."""
+
+    __slots__ = ("sse", "dec")
+
+    def __init__(self, dialect: str) -> None:
+        self.sse = SSEDecoder()
+        self.dec = dialects.load(dialect).StreamDecoder(ir.Outgoing(body={}, stream=True))
+
+    def __call__(self, chunk: bytes) -> bool:
+        for sev in self.sse.feed(chunk):
+            try:
+                evs = self.dec.feed(sev)
+            except Exception:  # only a detector: anything odd means "commit"
+                return True
+            for ev in evs:
+                if _first_content_event(ev):
+                    return True
+        return False
+
+
+def _first_content_event(ev: Any) -> bool:
+    """True at the first event (commit); raises the upstream's error when the stream failed
+    before it (e.g. ``response.failed`` or an Anthropic ``error`` as the very first event)."""
+    if type(ev) is ir.Error:
+        raise error_from_event(ev)
+    return True
+
+
+class _Held:
+    """A source whose first items were read ahead (see :func:`_hold_first`)."""
+
+    __slots__ = ("it", "items", "pending")
+
+    def __init__(self, it: AsyncIterator, items: list[Any], pending: Any) -> None:
+        self.it, self.items, self.pending = it, items, pending
+
+
+async def _hold_first(source: AsyncIterator, wait: float, commit: Callable[[Any], bool]) -> _Held:
+    """Read ``source`` until ``commit(item)`` says the stream started (at most ``wait`` seconds),
+    so an error as the first event can still fail over. :func:`_keepalive` replays the held
+    items, then goes on with the rest of ``source`` (no extra generator layer per item)."""
+    held: list[Any] = []
+    it = source.__aiter__()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    pending: Any = None
+    fut: asyncio.Future | None = None
+    try:
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            fut = asyncio.ensure_future(it.__anext__())
+            done, _ = await asyncio.wait((fut,), timeout=remaining)
+            if not done:
+                pending = fut
+                break
+            try:
+                item = fut.result()
+            except StopAsyncIteration:
+                pending = _DONE
+                break
+            held.append(item)
+            if commit(item):
+                break
+    except BaseException:  # an upstream error (fail over) or the client went away
+        with anyio.CancelScope(shield=True):
+            if fut is not None and not fut.done():
+                fut.cancel()
+                with contextlib.suppress(BaseException):
+                    await fut
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(BaseException):
+                    await aclose()
+        raise
+    return _Held(it, held, pending)
 
 
 def _path_msg(text: str) -> str:
@@ -432,11 +600,20 @@ async def _aiter(items):
         yield it
 
 
-async def _keepalive(source: AsyncIterator, interval: float, _frame: bytes):
+async def _keepalive(source: AsyncIterator | _Held, interval: float, _frame: bytes):
     """Yield items of ``source``; yield None whenever it stays silent for ``interval`` s."""
-    it = source.__aiter__()
-    pending: asyncio.Future | None = None
+    pending: Any = None
+    held: list[Any] = []
+    if type(source) is _Held:
+        it, pending, held = source.it, source.pending, source.items
+    else:
+        it = source.__aiter__()
     try:
+        if held:
+            for item in held:
+                yield item
+        if pending is _DONE:
+            return
         while True:
             if pending is None:
                 nxt = it.__anext__()
@@ -455,7 +632,7 @@ async def _keepalive(source: AsyncIterator, interval: float, _frame: bytes):
             yield item
     finally:
         with anyio.CancelScope(shield=True):
-            if pending is not None and not pending.done():
+            if pending is not None and pending is not _DONE and not pending.done():
                 pending.cancel()
                 with contextlib.suppress(BaseException):
                     await pending

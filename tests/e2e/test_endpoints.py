@@ -121,9 +121,10 @@ def test_zero_config_start_prints_where_the_config_is_and_serves_health(tmp_path
         assert ok
         cfg = tmp_path / "data" / "config.yaml"
         assert cfg.exists() and (cfg.stat().st_mode & 0o777) == 0o600
-        # the client gets a clear 404 listing that nothing is configured yet
+        # the client gets a clear 400 (model_not_found) listing that nothing is configured yet
         r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]})
-        assert r.status_code == 404 and "none are configured" in r.json()["error"]["message"]
+        assert r.status_code == 400 and "none are configured" in r.json()["error"]["message"]
+        assert r.json()["error"]["code"] == "model_not_found"
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=10)

@@ -80,15 +80,16 @@ def test_invalid_content_is_400_with_a_path_before_reaching_the_upstream(env, di
 def test_unknown_model_lists_what_exists(env):
     gw, _ = env
     client = openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0)
-    with pytest.raises(openai.NotFoundError) as e:
+    with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model="gpt-nope", messages=[{"role": "user", "content": "hi"}])
     msg = e.value.body["message"]
     assert "gpt-nope" in msg and "m-chat" in msg and "m-anthropic" in msg
+    assert e.value.body["code"] == "model_not_found"
     ac = anthropic.Anthropic(base_url=gw.url, api_key="x", max_retries=0)
-    with pytest.raises(anthropic.NotFoundError) as e2:
+    with pytest.raises(anthropic.BadRequestError) as e2:
         ac.messages.create(model="claude-nope", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
-    assert e2.value.body["error"]["type"] == "not_found_error"
-    assert gw.records()[-1].status == 404
+    assert e2.value.body["error"]["type"] == "invalid_request_error"
+    assert gw.records()[-1].status == 400
 
 
 def test_body_too_large_is_413(mock_upstream, gateway_factory):
