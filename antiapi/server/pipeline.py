@@ -35,6 +35,7 @@ from antiapi.errors import (
 )
 from antiapi.providers.base import UpstreamCall, UpstreamResponse
 from antiapi.server.context import set_request_context
+from antiapi.server.signatures import SignatureTap, ToolSignatureCache
 from antiapi.server.routing import Deployment, RoutingService
 from antiapi.server.usage import UsageLog, UsageRecord
 from antiapi.translate import dialect as dialects
@@ -96,6 +97,7 @@ class Gateway:
         self.keepalive = keepalive
         self.clock = clock
         self.wallclock = wallclock
+        self.signatures = ToolSignatureCache()
 
     # ------------------------------------------------------------------ entry point
 
@@ -173,6 +175,8 @@ class Gateway:
                 target = provider.target(dep.upstream_model)
                 if stream and not dep.capabilities.streaming:
                     ireq.stream = False
+                if upstream == "gemini":
+                    self.signatures.fill(ireq)  # replay Gemini's functionCall thoughtSignatures
                 out = U.render_request(ireq, target)
                 if upstream != "gemini":
                     out.body["model"] = dep.upstream_model
@@ -233,10 +237,11 @@ class Gateway:
                 else:
                     assert ireq is not None and out is not None
                     U = dialects.load(upstream)
+                    tap = self.signatures.tap() if upstream == "gemini" else None
                     if up_stream:
-                        events = _decode_stream(U, resp, out)
+                        events = _decode_stream(U, resp, out, tap)
                     else:
-                        events = _aiter(U.decode_response(await resp.aread(), out))
+                        events = _aiter(_tapped(U.decode_response(await resp.aread(), out), tap))
                     source = await _hold_first(events, wait, _first_content_event) if wait > 0 else events
                     gen = self._translated_stream(trace, C, upstream, resp, ireq, out, model, source)
             except BaseException:
@@ -257,11 +262,12 @@ class Gateway:
             assert ireq is not None and out is not None
             U = dialects.load(upstream)
             agg = Aggregator()
+            tap = self.signatures.tap() if upstream == "gemini" else None
             if up_stream:
-                async for ev in _decode_stream(U, resp, out):
+                async for ev in _decode_stream(U, resp, out, tap):
                     agg.feed(ev)
             else:
-                agg.feed_all(U.decode_response(await resp.aread(), out))
+                agg.feed_all(_tapped(U.decode_response(await resp.aread(), out), tap))
             trace.first_byte = self.clock()
             trace.usage = agg.usage
             result = agg.response()
@@ -295,15 +301,22 @@ class Gateway:
                         if u is not None:
                             merge_usage(trace.usage, u)
                         out.append(replace(ev.raw) if replace else ev.raw)
+                        if done:
+                            break
                     if out:
                         yield b"".join(out)
+                    if done:
+                        # The answer is complete: stop reading (the client may hang up at once;
+                        # that is not a disconnect) and let `finally` close the upstream.
+                        break
                 if not done:
                     raise StreamInterrupted("The upstream stream ended before completion.")
             except GatewayError as e:
                 status, error = e.status, e.message
                 yield _stream_error(C, client, model, e)
         except (asyncio.CancelledError, GeneratorExit):
-            status, error = 499, "client disconnected"
+            if not done:
+                status, error = 499, "client disconnected"
             raise
         finally:
             # The client may be gone and this task cancelled: shield the clean-up so the
@@ -318,6 +331,7 @@ class Gateway:
     ) -> AsyncIterator[bytes]:
         enc = C.StreamEncoder(ireq, model, **_clock_kw(C, self.wallclock))
         status, error = 200, None
+        done = False
         ping = _ping_for(ireq.source or "")
         try:
             try:
@@ -335,13 +349,19 @@ class Gateway:
                     elif t is ir.Error:
                         status, error = ev.status, ev.message
                     data = enc.feed(ev)
+                    if t is ir.End or t is ir.Error:
+                        done = True
                     if data:
                         yield data
+                    if done:
+                        break  # complete: stop reading the upstream (see _fast_stream)
             except GatewayError as e:
                 status, error = e.status, e.message
+                done = True
                 yield enc.feed(ir.Error(kind=e.kind.value, message=e.message, status=e.status, code=e.code))
         except (asyncio.CancelledError, GeneratorExit):
-            status, error = 499, "client disconnected"
+            if not done:
+                status, error = 499, "client disconnected"
             raise
         finally:
             # The client may be gone and this task cancelled: shield the clean-up so the
@@ -580,19 +600,28 @@ def _body_usage(dialect: str, raw: bytes) -> ir.Usage:
     )
 
 
-async def _decode_stream(U, resp: UpstreamResponse, out: ir.Outgoing) -> AsyncIterator[ir.Event]:
+async def _decode_stream(U, resp: UpstreamResponse, out: ir.Outgoing, tap: SignatureTap | None = None) -> AsyncIterator[ir.Event]:
     """Upstream SSE bytes -> IR events (ends with End or Error)."""
     sse = SSEDecoder()
     dec = U.StreamDecoder(out)
     async for chunk in resp.aiter_bytes():
         for sev in sse.feed(chunk):
             for ev in dec.feed(sev):
+                if tap is not None:
+                    tap.feed(ev)
                 yield ev
     for sev in sse.flush():
         for ev in dec.feed(sev):
             yield ev
     for ev in dec.finish():
         yield ev
+
+
+def _tapped(events: list[ir.Event], tap: SignatureTap | None) -> list[ir.Event]:
+    if tap is not None:
+        for ev in events:
+            tap.feed(ev)
+    return events
 
 
 async def _aiter(items):

@@ -267,11 +267,6 @@ def test_claude_code_via_openai_responses_reasoning_round_trip(mock_upstream_fac
     assert fc["name"] == "Write" and out["call_id"] == fc["call_id"] and str(target) in out["output"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Gemini's functionCall thoughtSignature is lost on the way to an Anthropic client (the Anthropic "
-    "StreamEncoder keeps SignatureDelta of tool_call blocks in _Block.sig but never emits it; tool_use has "
-    "no signature field), so the next request replays the bypass sentinel instead of the real signature "
-    "(translation.md §6.4: 'remember it keyed by the synthetic tool id so the next request can replay it')"))
 def test_claude_code_gemini_function_call_signature_is_replayed(mock_upstream_factory, gateway_factory, tmp_path):
     mock = mock_upstream_factory("gemini", check_signatures=True)
     gw = gateway_factory(_config(f'{{type: gemini, base_url: "{mock.root_url}", api_key: test-key}}',

@@ -28,13 +28,9 @@ CMD = "echo antiapi-tool-ok > out.txt"
 
 
 def _served(rec) -> bool:
-    """The record of a request whose answer Codex received in full.
-
-    Codex hangs up as soon as it reads ``response.completed``; until antiapi stops treating that as a
-    disconnect (see ``test_codex_completed_answer_is_logged_200_even_if_upstream_lingers``, xfail) a
-    rare race logs such a request as 499. Tolerate exactly that case here so these tests stay about
-    the CLI flow; tighten to ``rec.status == 200`` once the xfail passes."""
-    return rec.status == 200 or (rec.status == 499 and rec.error == "client disconnected" and rec.ttft_ms is not None)
+    """The record of a request whose answer Codex received in full (Codex hangs up as soon as it
+    reads ``response.completed``; that is a complete answer, not a disconnect)."""
+    return rec.status == 200
 
 
 def _assert_ok(run, final: str) -> None:
@@ -194,10 +190,6 @@ models:
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "antiapi keeps no deployment cooldown yet: a 429's retry-after is not remembered, so every request "
-    "hits the rate-limited deployment first again (server/routing.py ModelTable is static; "
-    "translation.md 'Retry / cooldown': cooldown the account and fail over)"))
 def test_codex_next_run_skips_the_deployment_cooling_down_after_429(mock_upstream_factory, gateway_factory, tmp_path):
     limited = mock_upstream_factory("openai_chat")
     healthy = mock_upstream_factory("anthropic")
@@ -227,11 +219,6 @@ _UPSTREAM_BLOCKS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server/pipeline.py: _fast_stream/_translated_stream keep reading the upstream after the terminal "
-    "event was sent; Codex closes the connection on response.completed, and the CancelledError/GeneratorExit "
-    "handler then records 499 'client disconnected' for a fully delivered answer (fast path: `done` is "
-    "already known but ignored)"))
 @pytest.mark.parametrize("upstream", list(_UPSTREAM_BLOCKS))
 def test_codex_completed_answer_is_logged_200_even_if_upstream_lingers(
         mock_upstream_factory, gateway_factory, tmp_path, upstream):
