@@ -145,13 +145,20 @@ def cmd_login(args: argparse.Namespace) -> int:
     from antiapi.config import load_config
     from antiapi.errors import ConfigError
 
+    # --data-dir / --config may also come after the provider name
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--data-dir", default=None)
+    pre.add_argument("--config", default=None)
+    known, rest = pre.parse_known_args(args.rest)
+    data_dir = known.data_dir or args.data_dir
+    config = known.config or args.config
     try:
-        cfg = load_config(args.config, data_dir=args.data_dir)
+        cfg = load_config(config, data_dir=data_dir)
     except ConfigError as e:
         print(f"antiapi: {e}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"antiapi.providers.{args.provider}.login")
-    return int(module.main(args.rest, cfg))
+    return int(module.main(rest, cfg))
 
 
 def cmd_accounts(args: argparse.Namespace) -> int:

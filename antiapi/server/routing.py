@@ -326,7 +326,7 @@ class RoutingService:
         dep = self._deps.get(key)
         if dep is None or dep.provider is not self.providers.get(c.account):
             p = self.providers[c.account]
-            dep = Deployment(plan.name, p, c.model, c.caps if c.caps is not None else p.capabilities)
+            dep = Deployment(plan.name, p, c.model, c.caps if c.caps is not None else _model_caps(p, c.model))
             if len(self._deps) > 4096:
                 self._deps.clear()
             self._deps[key] = dep
@@ -342,7 +342,7 @@ class RoutingService:
             a = t.accounts.get(c.account)
             if a is not None and a.enabled:
                 p = self.providers[c.account]
-                out.append(Deployment(name, p, c.model, c.caps if c.caps is not None else p.capabilities))
+                out.append(Deployment(name, p, c.model, c.caps if c.caps is not None else _model_caps(p, c.model)))
         return out
 
     # ------------------------------------------------------------------ views
@@ -434,3 +434,16 @@ class RoutingService:
 
 
 ModelTable = RoutingService
+
+
+def _model_caps(provider: Provider, model: str):
+    """Per-model capabilities when the provider knows them (Copilot's model list), else its own."""
+    fn = getattr(provider, "model_capabilities", None)
+    if fn is not None:
+        try:
+            caps = fn(model)
+        except Exception:  # a provider bug must not break routing; fall back to its defaults
+            caps = None
+        if caps is not None:
+            return caps
+    return provider.capabilities
