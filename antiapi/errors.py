@@ -4,7 +4,7 @@
     ├── ConfigError                 config file unreadable or invalid (names file, key, problem)
     └── GatewayError                anything that ends a client request with an error
         ├── InvalidRequest          the client's request is wrong (400/404/413): never retried
-        │   ├── ModelNotFound       no provider serves the requested model (404)
+        │   ├── ModelNotFound       no route serves the requested model (400, lists what exists)
         │   └── Unsupported         the chosen model cannot serve what was asked (400)
         └── ProviderError           the upstream failed or refused
             ├── UpstreamHTTPError   the upstream answered with an error status

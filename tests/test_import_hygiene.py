@@ -11,6 +11,7 @@ PURE = [
     "antiapi.translate.ir", "antiapi.translate.common", "antiapi.translate.aggregate", "antiapi.translate.fastpath",
     "antiapi.translate.tokens", "antiapi.translate.anthropic", "antiapi.translate.openai_chat",
     "antiapi.translate.openai_responses", "antiapi.translate.gemini", "antiapi.wire.sse",
+    "antiapi.routing.router", "antiapi.routing.policy", "antiapi.routing.table",
 ]
 IO_LIBS = ["httpx", "litestar", "anyio", "uvicorn", "textual", "asyncio.base_events"]
 
