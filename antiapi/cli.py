@@ -35,6 +35,9 @@ def _setup_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # The HTTP client libraries log one INFO line per upstream request: noise on the hot path.
+    for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _banner(cfg, host: str, port: int) -> str:

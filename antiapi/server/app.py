@@ -335,6 +335,7 @@ def create_app(
         lifespan=[lifespan],
         request_max_body_size=max_body,
         openapi_config=None,
+        logging_config=None,  # antiapi configures logging itself (cli._setup_logging)
         debug=False,
     )
 

@@ -241,8 +241,8 @@ class Gateway:
                     if up_stream:
                         events = _decode_stream(U, resp, out, tap)
                     else:
-                        events = _aiter(_tapped(U.decode_response(await resp.aread(), out), tap))
-                    source = await _hold_first(events, wait, _first_content_event) if wait > 0 else events
+                        events = _aiter([_tapped(U.decode_response(await resp.aread(), out), tap)])
+                    source = await _hold_first(events, wait, _first_content_batch) if wait > 0 else events
                     gen = self._translated_stream(trace, C, upstream, resp, ireq, out, model, source)
             except BaseException:
                 with anyio.CancelScope(shield=True):
@@ -264,8 +264,8 @@ class Gateway:
             agg = Aggregator()
             tap = self.signatures.tap() if upstream == "gemini" else None
             if up_stream:
-                async for ev in _decode_stream(U, resp, out, tap):
-                    agg.feed(ev)
+                async for batch in _decode_stream(U, resp, out, tap):
+                    agg.feed_all(batch)
             else:
                 agg.feed_all(_tapped(U.decode_response(await resp.aread(), out), tap))
             trace.first_byte = self.clock()
@@ -335,24 +335,30 @@ class Gateway:
         ping = _ping_for(ireq.source or "")
         try:
             try:
-                async for ev in _keepalive(events, self.keepalive, ping):
-                    if ev is None:
+                # One batch per upstream read: all of its events go to the client in one write.
+                async for batch in _keepalive(events, self.keepalive, ping):
+                    if batch is None:
                         yield ping
                         continue
                     if trace.first_byte is None:
                         trace.first_byte = self.clock()
-                    t = type(ev)
-                    if t is ir.UsageEvent:
-                        merge_usage(trace.usage, ev.usage)
-                    elif t is ir.Start and ev.usage is not None:
-                        merge_usage(trace.usage, ev.usage)
-                    elif t is ir.Error:
-                        status, error = ev.status, ev.message
-                    data = enc.feed(ev)
-                    if t is ir.End or t is ir.Error:
-                        done = True
-                    if data:
-                        yield data
+                    parts = []
+                    for ev in batch:
+                        t = type(ev)
+                        if t is ir.UsageEvent:
+                            merge_usage(trace.usage, ev.usage)
+                        elif t is ir.Start and ev.usage is not None:
+                            merge_usage(trace.usage, ev.usage)
+                        elif t is ir.Error:
+                            status, error = ev.status, ev.message
+                        data = enc.feed(ev)
+                        if data:
+                            parts.append(data)
+                        if t is ir.End or t is ir.Error:
+                            done = True
+                            break
+                    if parts:
+                        yield parts[0] if len(parts) == 1 else b"".join(parts)
                     if done:
                         break  # complete: stop reading the upstream (see _fast_stream)
             except GatewayError as e:
@@ -455,6 +461,14 @@ class _FirstEvent:
                 if _first_content_event(ev):
                     return True
         return False
+
+
+def _first_content_batch(batch: list[Any]) -> bool:
+    """:func:`_first_content_event` over one batch of events."""
+    for ev in batch:
+        if _first_content_event(ev):
+            return True
+    return False
 
 
 def _first_content_event(ev: Any) -> bool:
@@ -600,21 +614,28 @@ def _body_usage(dialect: str, raw: bytes) -> ir.Usage:
     )
 
 
-async def _decode_stream(U, resp: UpstreamResponse, out: ir.Outgoing, tap: SignatureTap | None = None) -> AsyncIterator[ir.Event]:
-    """Upstream SSE bytes -> IR events (ends with End or Error)."""
+async def _decode_stream(
+    U, resp: UpstreamResponse, out: ir.Outgoing, tap: SignatureTap | None = None
+) -> AsyncIterator[list[ir.Event]]:
+    """Upstream SSE bytes -> IR events, one non-empty list per upstream read (the last list
+    ends with End or Error)."""
     sse = SSEDecoder()
     dec = U.StreamDecoder(out)
     async for chunk in resp.aiter_bytes():
+        batch: list[ir.Event] = []
         for sev in sse.feed(chunk):
-            for ev in dec.feed(sev):
-                if tap is not None:
+            batch += dec.feed(sev)
+        if batch:
+            if tap is not None:
+                for ev in batch:
                     tap.feed(ev)
-                yield ev
+            yield batch
+    batch = []
     for sev in sse.flush():
-        for ev in dec.feed(sev):
-            yield ev
-    for ev in dec.finish():
-        yield ev
+        batch += dec.feed(sev)
+    batch += dec.finish()
+    if batch:
+        yield batch
 
 
 def _tapped(events: list[ir.Event], tap: SignatureTap | None) -> list[ir.Event]:
@@ -627,6 +648,26 @@ def _tapped(events: list[ir.Event], tap: SignatureTap | None) -> list[ir.Event]:
 async def _aiter(items):
     for it in items:
         yield it
+
+
+async def _wait_done(fut: asyncio.Future, timeout: float) -> bool:
+    """Wait until ``fut`` is done or ``timeout`` passes, without cancelling it. Cheaper than
+    ``asyncio.wait`` (no sets, no extra task): one future and one timer."""
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    fut.add_done_callback(wake)
+    timer = loop.call_later(timeout, wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        fut.remove_done_callback(wake)
+    return fut.done()
 
 
 async def _keepalive(source: AsyncIterator | _Held, interval: float, _frame: bytes):
@@ -649,8 +690,7 @@ async def _keepalive(source: AsyncIterator | _Held, interval: float, _frame: byt
                 # Fast path: most items are ready or arrive quickly; only wrap in a task when
                 # we actually have to wait with a timeout.
                 pending = asyncio.ensure_future(nxt)
-            done, _ = await asyncio.wait((pending,), timeout=interval)
-            if not done:
+            if not pending.done() and not await _wait_done(pending, interval):
                 yield None
                 continue
             fut, pending = pending, None
