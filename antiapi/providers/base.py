@@ -45,6 +45,9 @@ class UpstreamCall:
     #: client headers the provider may forward (e.g. anthropic-beta), lower-case names
     forward_headers: Mapping[str, str] = field(default_factory=dict)
     request_id: str = ""
+    #: the conversation key (Claude Code session id, prompt_cache_key, ...) when the client sent
+    #: one; providers with prompt caches keyed by session (Codex) pass it upstream
+    session: str | None = None
 
 
 class UpstreamResponse(abc.ABC):

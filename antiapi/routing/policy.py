@@ -107,6 +107,10 @@ def exhausted(name: str, notes: Sequence[str], categories: Sequence[str], soones
     """The error for a request none of whose entries could serve it."""
     limited = any(c == LIMIT for c in categories)
     wait = retry_after_seconds(soonest, now)
+    if categories and all(c == AUTH for c in categories):
+        detail = "; ".join(notes)
+        msg = f"Every account that serves '{name}' must be signed in again ({detail})."
+        return RoutesExhausted(msg, kind=ErrorKind.AUTHENTICATION, status=401, code="needs_sign_in")
     when = f" Try again in {wait} s." if wait is not None else ""
     detail = "; ".join(notes) if notes else "no account is enabled"
     if limited:

@@ -38,6 +38,8 @@ class QuotaInfo(NamedTuple):
     used_percent: float | None = None
     limited_until: float | None = None
     status: str = "ok"
+    #: the provider's own words (e.g. "sign in again: antiapi login codex")
+    detail: str | None = None
 
 
 @dataclass(slots=True)
@@ -109,7 +111,8 @@ class Router:
         if q.limited_until is not None and q.limited_until > now:
             return Cooling(account, None, q.limited_until, "quota used up", LIMIT, True, 1, now)
         if q.status == "needs_sign_in":
-            return Cooling(account, None, now + self.cooldowns.cap, "needs sign-in", AUTH, True, 1, now)
+            reason = f"needs sign-in ({q.detail})" if q.detail else "needs sign-in"
+            return Cooling(account, None, now + self.cooldowns.cap, reason, AUTH, True, 1, now)
         return None
 
     def cooling(self, c: Candidate, now: float) -> Cooling | None:

@@ -76,7 +76,27 @@ _MAX_LIMIT = 1000
 @runtime_checkable
 class AdminBackend(Protocol):
     """What the admin API needs from the gateway. Every method may raise ``LookupError`` (404),
-    ``ValueError`` (422), ``NotImplementedError`` (501) or :class:`AdminError`."""
+    ``ValueError`` (422), ``NotImplementedError`` (501) or :class:`AdminError`.
+
+    Where the gateway already has the data (a guide for the implementation):
+
+    * ``status``: requests/errors in the last 60 s from ``UsageLog.recent``.
+    * ``accounts`` / ``set_account_enabled``: ``RoutingService.accounts_view()`` /
+      ``set_account_enabled`` (publish an ``AccountsEvent`` after a change).
+    * ``start_signin`` & co.: a :class:`SignInManager` over the Codex/Copilot sign-in objects;
+      its ``on_done`` adds the new account (build the provider, route its models).
+    * ``routing`` / ``put_flow`` / ``put_chain`` / ``update_routing``: ``RoutingService``
+      (``put_flow(name, [msgspec.structs.asdict(e) for e in edit.entries], edit.strategy)``;
+      its ``ValueError`` becomes a 422); ``targets`` = account names + provider types.
+    * ``settings``: ``RoutingSettings`` (default/background model, patterns) plus the tunnel and
+      browser options.
+    * ``quotas``: ``[quota_from_view(v) for v in RoutingService.quota_view()]``.
+    * ``usage``: ``Store.usage_summary(by, since, until)`` via :func:`aggregate_from_row`.
+    * ``requests`` / ``request``: ``UsageLog.recent`` (newest first, filtered with
+      ``wire.admin.request_matches``) or ``Store.recent_usage``, via :func:`record_from_usage`.
+    * ``events``: ``EventHub.subscribe()``; publish a ``RequestEvent`` per usage record and a
+      ``QuotaEvent`` when an account's quota view changes.
+    """
 
     async def status(self) -> w.Status: ...
 
@@ -127,7 +147,8 @@ class AdminBackend(Protocol):
     async def models(self) -> list[w.ModelInfo]: ...
 
     def events(self) -> AsyncIterator[w.AdminEvent]:
-        """A new subscription: the events from now on. Closed (``aclose``) when the client leaves."""
+        """A new subscription, registered when called (not at the first ``anext``): the events
+        from now on. Closed (``aclose``) when the client leaves."""
         ...
 
 

@@ -136,7 +136,8 @@ class Gateway:
         set_request_context(request_id, requested)
         routing = self.table
         router = routing.router
-        plan = router.plan(requested, _session_key(headers, view))
+        session = _session_key(headers, view)
+        plan = router.plan(requested, session)
         model = requested or plan.name  # the name echoed to the client
         if plan.name != requested:
             rec.target = plan.name
@@ -192,6 +193,7 @@ class Gateway:
             call = UpstreamCall(
                 dialect=upstream, model=dep.upstream_model, body=up_body, stream=up_stream,
                 forward_headers=_forwardable(headers) if upstream == client else {}, request_id=request_id,
+                session=session,
             )
             trace.usage = ir.Usage()
             try:

@@ -155,7 +155,7 @@ class RoutingService:
         if q is None:
             return None
         used = [w.used_percent for w in q.windows if w.used_percent is not None]
-        return QuotaInfo(max(used) if used else None, q.limited_until, q.status)
+        return QuotaInfo(max(used) if used else None, q.limited_until, q.status, q.detail)
 
     # ------------------------------------------------------------------ store
 
