@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 
-import httpx
+from antiapi.providers.http import httpx
 
 from antiapi.providers import http as _http
 from antiapi.providers.base import Capabilities, Provider, UpstreamCall, UpstreamResponse

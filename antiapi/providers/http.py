@@ -11,7 +11,13 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
-import httpx
+try:
+    # httpx2 (pydantic's fork, also what the openai/anthropic SDKs use) keeps the httpx API but its
+    # connection pool does not rescan every pooled connection on every request
+    # (encode/httpcore#1035): that scan was 80 % of the gateway's CPU under load (docs/benchmarks.md).
+    import httpx2 as httpx
+except ImportError:  # pragma: no cover - httpx2 is a dependency; plain httpx still works
+    import httpx
 
 from antiapi import __version__
 from antiapi.errors import ProviderError, StreamInterrupted, UpstreamTimeout, UpstreamUnavailable

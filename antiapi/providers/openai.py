@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+from antiapi.providers.http import httpx
 
 from antiapi.providers._keyed import KeyedHttpProvider
 from antiapi.providers.base import UpstreamCall, UpstreamResponse

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-import httpx
+from antiapi.providers.http import httpx
 
 from antiapi.errors import ConfigError
 from antiapi.providers.base import Provider

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+from antiapi.providers.http import httpx
 
 from antiapi.accounts import CredentialStore
 from antiapi.errors import ConfigError, GatewayError

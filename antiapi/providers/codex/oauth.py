@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import httpx
+from antiapi.providers.http import httpx
 
 from antiapi.errors import GatewayError, UpstreamUnavailable
 

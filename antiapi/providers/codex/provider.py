@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
+from antiapi.providers.http import httpx
 import msgspec
 
 from antiapi.accounts import CredentialStore

@@ -19,7 +19,7 @@ import time
 import weakref
 from pathlib import Path
 
-import httpx
+from antiapi.providers.http import httpx
 
 from antiapi.accounts import CredentialStore
 from antiapi.errors import NeedsSignIn, UpstreamUnavailable

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
+from antiapi.providers.http import httpx
 import msgspec
 
 from antiapi.accounts import CredentialStore

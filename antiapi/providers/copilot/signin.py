@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
+from antiapi.providers.http import httpx
 import msgspec
 
 from antiapi.accounts import CredentialStore

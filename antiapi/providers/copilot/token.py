@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
+from antiapi.providers.http import httpx
 import msgspec
 
 from antiapi.errors import (
