@@ -2,7 +2,7 @@
 through LiteLLM proxy, in one run, printed as one table with ratios.
 
     python bench/run.py [--quick] [--scenarios passthrough stream translate latency streams idle coldstart]
-                        [--no-litellm] [--profile]
+                        [--no-litellm] [--profile] [--keep] [--antiapi-cmd "python bench/variants/use_httpx2.py"]
 
 Everything runs on 127.0.0.1 as subprocesses this script starts (each in its own process group,
 stopped by PID at the end). See bench/README.md.
@@ -183,6 +183,24 @@ def rss_tree_kb(pid: int) -> int:
     return total
 
 
+def cpu_tree_s(pid: int) -> float:
+    """utime + stime of ``pid`` and its live descendants, in seconds."""
+    kids = _children_map()
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        rest = stat[stat.rfind(b")") + 2 :].split()
+        total += int(rest[11]) + int(rest[12])
+        todo.extend(kids.get(p, ()))
+    return total / tick
+
+
 class RssSampler:
     def __init__(self, pid: int, interval: float = 0.1) -> None:
         self.pid, self.interval = pid, interval
@@ -216,7 +234,12 @@ class Target:
     notes: list[str] = field(default_factory=list)
 
 
+ANTIAPI_CMD: list[str] | None = None  # --antiapi-cmd
+
+
 def antiapi_cmd() -> list[str]:
+    if ANTIAPI_CMD:
+        return list(ANTIAPI_CMD)
     exe = Path(sys.executable).parent / "antiapi"  # the real console script, not a pyenv shim
     if exe.exists():
         return [str(exe)]
@@ -364,19 +387,17 @@ def profile_run(t: Target, P: Params, kind: str, out_dir: Path, log) -> dict | N
     dur = max(3, int(P.duration))
     spec = closed_spec(t, P, kind)
     spec["duration"] = dur + 2
-    spy_cmds = [
-        [spy, "record", "--pid", str(t.proc.pid), "--duration", str(dur), "--rate", "200", "--format", "raw", "-o", str(raw), "--nonblocking"],
-    ]
-    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in spy_cmds]
+    cmd = [spy, "record", "--pid", str(t.proc.pid), "--duration", str(dur), "--rate", "200", "--format", "raw",
+           "--nonblocking", "-o", str(raw)]
+    spy_proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         loadgen(spec, timeout=dur + 120)
     finally:
-        for p in procs:
-            try:
-                p.wait(dur + 30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        try:
+            spy_proc.wait(dur + 30)
+        except subprocess.TimeoutExpired:
+            spy_proc.kill()
+            spy_proc.wait()
     if not raw.exists():
         return None
     return summarize_collapsed(raw)
@@ -436,15 +457,15 @@ def run_target(t: Target, scenarios: list[str], P: Params, res: dict, log, profi
     for kind in ("passthrough", "stream", "translate"):
         if kind not in scenarios:
             continue
+        c0, w0 = (cpu_tree_s(pid) if pid else 0.0), time.perf_counter()
         out = loadgen(closed_spec(t, P, kind), timeout=P.warmup + P.duration + 180)
+        if pid:  # cores the gateway kept busy (warm-up included)
+            out["cpu_cores"] = (cpu_tree_s(pid) - c0) / (time.perf_counter() - w0)
         r[kind] = out
         lat = out["latency_ms"]
         log(f"  {kind:12s} {out['rps']:9.0f} req/s  p50 {lat.get('p50') or 0:7.2f} ms  p99 {lat.get('p99') or 0:7.2f} ms  errors {out['errors']}"
+            + (f"  CPU {out['cpu_cores']:.2f} cores" if pid else "")
             + (f"  e.g. {out['error_samples'][0]}" if out["error_samples"] else ""))
-        if profile_dir is not None and t.name == "antiapi":
-            prof = profile_run(t, P, kind, profile_dir, log)
-            if prof:
-                res.setdefault("profile", {})[kind] = prof
     if "latency" in scenarios:
         spec = {"mode": "open", "port": t.port, "rate": P.rate, "duration": P.open_duration, "warmup": 2.0, "timeout": 30,
                 "path": "/v1/chat/completions", "headers": CHAT_HEADERS, "body": CHAT_BODY}
@@ -468,6 +489,14 @@ def run_target(t: Target, scenarios: list[str], P: Params, res: dict, log, profi
         log(f"  streams {out['completed']}/{out['n']} completed, TTFB p50 {out['ttfb_ms'].get('p50') or 0:.1f} ms, errors {out['errors']}"
             + (f", peak RSS {out['rss_peak_mb']:.0f} MB ({out['kb_per_stream']:.1f} KB/stream)" if pid else "")
             + (f"  e.g. {out['error_samples'][0]}" if out["error_samples"] else ""))
+    if profile_dir is not None and t.name == "antiapi":
+        # after the measured runs, so sampling never disturbs a measurement
+        for kind in ("passthrough", "stream", "translate"):
+            if kind in scenarios:
+                log(f"  profiling {kind} with py-spy (unmeasured run)")
+                prof = profile_run(t, P, kind, profile_dir, log)
+                if prof:
+                    res.setdefault("profile", {})[kind] = prof
 
 
 def cold_start(starter, health_path: str, runs: int, log, work: Path, mock_port: int) -> list[float]:
@@ -530,6 +559,7 @@ def build_rows(res: dict, P: Params) -> list[tuple]:
         add("", "p50 ms", (kind, "latency_ms", "p50"), ".2f")
         add("", "p99 ms", (kind, "latency_ms", "p99"), ".2f")
         add("", "errors", (kind, "errors"), "d", ratios=False)
+        add("", "gateway CPU (cores)", (kind, "cpu_cores"), ".2f", ratios=False)
     if any(g(res, t, "latency") for t in TARGETS):
         add(f"4 open loop {P.rate} req/s", "p50 ms", ("latency", "latency_ms", "p50"), ".3f")
         add("", "p99 ms", ("latency", "latency_ms", "p99"), ".3f")
@@ -638,10 +668,20 @@ def main() -> int:
     ap.add_argument("--scenarios", nargs="+", choices=ALL_SCENARIOS, default=ALL_SCENARIOS)
     ap.add_argument("--no-litellm", action="store_true", help="skip LiteLLM")
     ap.add_argument("--profile", action="store_true",
-                    help="after each antiapi throughput scenario, run it again under py-spy (not measured) and print the top frames")
+                    help="after the measured antiapi runs, run the throughput scenarios again under py-spy (not measured) and print the top frames")
+    ap.add_argument("--antiapi-cmd", default=None,
+                    help="command that starts antiapi (default: the antiapi console script); 'serve --headless ...' is appended")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary work dir (configs and server logs)")
     ap.add_argument("--out", default=None, help="write the JSON results here (default bench/results/<time>.json)")
     args = ap.parse_args()
     P = QUICK if args.quick else FULL
+    if args.antiapi_cmd:
+        global ANTIAPI_CMD
+        import shlex
+
+        # antiapi runs in a temporary directory: make relative file arguments absolute
+        ANTIAPI_CMD = [str(Path(a).resolve()) if not a.startswith("-") and Path(a).exists() else a
+                       for a in shlex.split(args.antiapi_cmd)]
     scen = args.scenarios
     t_run = time.perf_counter()
 
@@ -725,7 +765,10 @@ def main() -> int:
     res["targets"] = targets
     out = Path(args.out) if args.out else RESULTS / f"{stamp}.json"
     out.write_text(json.dumps(res, indent=1))
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        res["notes"].append(f"work dir kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
     m = res["machine"]
     print()
