@@ -98,12 +98,14 @@ class Store:
         max_usage_rows: int = 2_000_000,
         clock: Callable[[], float] = time.time,
         prune_every: int = 5000,
+        batch_delay: float = 0.05,
     ) -> None:
         self.path = Path(path)
         self.retention_days = retention_days
         self.max_usage_rows = max_usage_rows
         self.clock = clock
         self.prune_every = prune_every
+        self.batch_delay = batch_delay
         self._q: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._local = threading.local()
@@ -273,6 +275,10 @@ class Store:
         stop = False
         while not stop:
             batch = [q.get()]
+            if batch[0][0] == "usage":
+                # Let a burst of records gather so one transaction carries many of them: a
+                # commit per request costs the event loop more (GIL) than the insert itself.
+                time.sleep(self.batch_delay)
             while len(batch) < 10_000:
                 try:
                     batch.append(q.get_nowait())
