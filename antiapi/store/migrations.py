@@ -101,6 +101,12 @@ MIGRATIONS: list[str] = [
                avg(latency_ms) AS avg_latency_ms, avg(ttft_ms) AS avg_ttft_ms
         FROM usage GROUP BY day, provider, model, upstream_model;
     """,
+    # 2: client API keys get per-key limits and a revocation time (antiapi/security/keys.py)
+    """
+    ALTER TABLE client_keys ADD COLUMN rpm_limit INTEGER;
+    ALTER TABLE client_keys ADD COLUMN tokens_per_day INTEGER;
+    ALTER TABLE client_keys ADD COLUMN revoked_at REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

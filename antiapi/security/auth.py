@@ -1,0 +1,139 @@
+"""Client-key check for the gateway routes, as an ASGI middleware factory.
+
+``client_auth_middleware(verifier, required=...)`` returns a Litestar-style middleware
+(``app -> ASGI app``). The check is ON when ``required`` (bound to a non-loopback address, or a
+tunnel is running) **or** when at least one active client key exists. Decision for loopback with
+keys defined: keys are required there too, because a tunnel (ngrok, cloudflared, localtunnel, an
+SSH -R forward) delivers outside traffic from 127.0.0.1, so the peer address cannot tell local
+clients from remote ones. With no keys and ``required`` false (the default loopback setup) nothing
+is checked.
+
+Accepted: ``Authorization: Bearer <key>`` (OpenAI SDKs) and ``x-api-key: <key>`` (Anthropic SDKs).
+Not checked: ``/admin*`` (the admin API has its own protection), ``/health``, ``HEAD /``,
+``/api/hello``, and non-HTTP scopes. Failures are answered in the caller's wire format (Anthropic
+for ``/v1/messages*``, OpenAI otherwise) through ``antiapi.translate.<dialect>.render_error``:
+401 for a missing/unknown/revoked key, 429 with ``retry-after`` when a per-key limit is used up.
+
+On success the scope state gets ``client_key`` (the key's name, for usage records) and
+``client_key_id`` (its id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from antiapi.errors import ErrorKind, GatewayError
+from antiapi.security.keys import KeyVerifier
+from antiapi.translate import dialect as dialects
+
+__all__ = ["EXEMPT_PATHS", "client_auth_middleware", "dialect_for_path", "is_exempt", "presented_keys"]
+
+EXEMPT_PATHS = frozenset({"/health", "/api/hello"})
+
+
+def dialect_for_path(path: str) -> str:
+    """Same rule as ``antiapi.server.app._dialect_for_path`` (kept here to avoid an import cycle)."""
+    p = path.rstrip("/")
+    if p.endswith("/messages") or "/messages/" in p or p == "/messages":
+        return "anthropic"
+    if p.endswith("/responses"):
+        return "openai_responses"
+    return "openai_chat"
+
+
+def is_exempt(method: str, path: str) -> bool:
+    if path == "/admin" or path.startswith("/admin/"):
+        return True
+    if path in EXEMPT_PATHS:
+        return True
+    return method == "HEAD" and path == "/"
+
+
+def presented_keys(headers: list[tuple[bytes, bytes]]) -> list[str]:
+    """The candidate keys from ``Authorization: Bearer`` and ``x-api-key``, in that order.
+
+    Both are tried: some clients send a placeholder in one header and the real key in the other
+    (e.g. an OpenAI SDK with ``api_key="unused"`` and ``default_headers={"x-api-key": key}``).
+    """
+    out: list[str] = []
+    for name, value in headers:
+        n = name.lower()
+        if n == b"authorization":
+            v = value.decode("latin-1").strip()
+            if v[:7].lower() == "bearer " and v[7:].strip():
+                out.insert(0, v[7:].strip())
+        elif n == b"x-api-key":
+            v = value.decode("latin-1").strip()
+            if v:
+                out.append(v)
+    return out
+
+
+_MISSING = (
+    "This antiapi gateway requires a client key. Send it as 'Authorization: Bearer <key>' or "
+    "'x-api-key: <key>' (the SDKs' api_key). Create one on the gateway host with "
+    "`antiapi keys create --name laptop`."
+)
+_INVALID = (
+    "The client key is not valid (unknown or revoked). List the keys on the gateway host with "
+    "`antiapi keys list`; create a new one with `antiapi keys create --name laptop`."
+)
+
+
+async def _send_error(err: GatewayError, scope: Any, send: Any) -> None:
+    body = dialects.load(dialect_for_path(scope.get("path", ""))).render_error(err)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if err.status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="antiapi"'))
+    if err.retry_after is not None:
+        headers.append((b"retry-after", str(max(1, int(err.retry_after + 0.999))).encode()))
+    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _first_valid(verifier: KeyVerifier, candidates: list[str]) -> Any:
+    for c in candidates[:2]:
+        k = verifier.verify(c)
+        if k is not None:
+            return k
+    return None
+
+
+def client_auth_middleware(verifier: KeyVerifier, *, required: bool | Callable[[], bool]) -> Callable[[Any], Any]:
+    """Middleware factory (see the module docstring). ``required`` may be a callable, read per
+    request, so starting a tunnel at run time can switch the check on."""
+
+    need: Callable[[], bool] = required if callable(required) else (lambda: bool(required))
+
+    def factory(app: Any) -> Any:
+        async def middleware(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http" or is_exempt(scope.get("method", "GET"), scope.get("path", "")):
+                await app(scope, receive, send)
+                return
+            if not (need() or verifier.count):
+                await app(scope, receive, send)
+                return
+            presented = presented_keys(scope.get("headers") or [])
+            if not presented:
+                await _send_error(GatewayError(_MISSING, kind=ErrorKind.AUTHENTICATION, code="missing_api_key"), scope, send)
+                return
+            key = _first_valid(verifier, presented)
+            if key is None and verifier.stale():
+                await verifier.areload()  # a key created with `antiapi keys create` a moment ago
+                key = _first_valid(verifier, presented)
+            if key is None:
+                await _send_error(GatewayError(_INVALID, kind=ErrorKind.AUTHENTICATION, code="invalid_api_key"), scope, send)
+                return
+            limited = verifier.admit(key)
+            if limited is not None:
+                await _send_error(limited, scope, send)
+                return
+            state = scope.setdefault("state", {})
+            state["client_key"] = key.name
+            state["client_key_id"] = key.id
+            await app(scope, receive, send)
+
+        return middleware
+
+    return factory
