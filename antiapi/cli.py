@@ -1,5 +1,9 @@
-"""Command line: ``antiapi serve [--headless]``, ``antiapi tui``. Heavy imports happen inside
-the chosen command so ``serve --headless`` never loads Textual."""
+"""Command line: ``antiapi serve [--headless]``, ``antiapi tui``, ``antiapi login``, ``antiapi accounts``.
+Heavy imports happen inside the chosen command so ``serve --headless`` never loads Textual.
+
+``antiapi serve`` runs the server in a background thread (its own event loop, logging to
+``<data dir>/antiapi.log``) and the dashboard on the main thread; quitting the dashboard stops the
+server. Without a terminal (stdin/stdout not a TTY) it runs headless, as ``--headless`` does."""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ import logging
 import os
 import socket
 import sys
+import threading
 import time
+from pathlib import Path
 
 from antiapi import __version__
 
@@ -25,11 +31,18 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str, path: Path | None = None) -> None:
+    """antiapi's log lines go to stderr, or (``path``: while the dashboard owns the terminal) to
+    that file, together with uvicorn's, warnings and anything else that logs."""
     from antiapi.server.context import RequestContextFilter
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request)s] %(message)s", "%H:%M:%S"))
+    if path is None:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    else:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8", buffering=1))
+    fmt = "%(asctime)s %(levelname)s %(name)s [%(request)s] %(message)s"
+    handler.setFormatter(logging.Formatter(fmt, "%H:%M:%S" if path is None else "%Y-%m-%d %H:%M:%S"))
     handler.addFilter(RequestContextFilter())
     root = logging.getLogger("antiapi")
     root.handlers[:] = [handler]
@@ -38,6 +51,16 @@ def _setup_logging(level: str) -> None:
     # The HTTP client libraries log one INFO line per upstream request: noise on the hot path.
     for name in ("httpx", "httpx2", "httpcore", "httpcore2"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    if path is not None:
+        # nothing may write to the terminal the dashboard draws on
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
+            lg = logging.getLogger(name)
+            lg.handlers[:] = []
+            lg.propagate = True
+        top = logging.getLogger()
+        top.handlers[:] = [handler]
+        top.setLevel(logging.WARNING)
+        logging.captureWarnings(True)
 
 
 def _banner(cfg, host: str, port: int) -> str:
@@ -78,12 +101,24 @@ def _banner(cfg, host: str, port: int) -> str:
     return "\n".join(lines)
 
 
+def _has_terminal() -> bool:
+    """The dashboard needs a terminal to read keys from and draw on (Textual draws on stderr)."""
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty() and sys.stderr.isatty()
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from antiapi.config import load_config
     from antiapi.errors import ConfigError
 
     t0 = time.time()
     _setup_logging(args.log_level)
+    headless = args.headless
+    if not headless and not _has_terminal():
+        print("antiapi: no terminal for the dashboard (stdin/stdout is not a TTY); running headless.", file=sys.stderr)
+        headless = True
     try:
         cfg = load_config(args.config, data_dir=args.data_dir)
     except ConfigError as e:
@@ -100,10 +135,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if not args.headless:
-        print("antiapi: the terminal dashboard is not available in this build; running headless.", file=sys.stderr)
 
     from antiapi.providers.registry import build_providers
+    from antiapi.server.admin import load_or_create_token
     from antiapi.server.app import create_app
     from antiapi.server.usage import UsageLog
 
@@ -112,10 +146,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"antiapi: cannot start: {e}", file=sys.stderr)
         return 2
-    usage = UsageLog(cfg.data_dir / "usage.jsonl")
-    app = create_app(cfg, providers=providers, usage=usage, started=t0)
-
-    import uvicorn
+    try:
+        token = load_or_create_token(cfg.data_dir)
+    except OSError as e:
+        print(f"antiapi: cannot start: the admin token file in {cfg.data_dir} cannot be written: {e.strerror}", file=sys.stderr)
+        return 2
 
     try:
         # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says TCP
@@ -125,8 +160,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"antiapi: cannot listen on {host}:{port}: {e.strerror}. Is another antiapi running? Use --port to pick another port.", file=sys.stderr)
         return 2
-    print(_banner(cfg, host, sock.getsockname()[1]), file=sys.stderr, flush=True)
-    server = uvicorn.Server(
+    port = sock.getsockname()[1]
+    url = _client_url(host, port)
+    usage = UsageLog(cfg.data_dir / "usage.jsonl")
+    app = create_app(cfg, providers=providers, usage=usage, started=t0, admin_token=token, url=url)
+    log_path = cfg.data_dir / "antiapi.log"
+    banner = _banner(cfg, host, port)
+    if not headless:
+        banner += f"\n\n  dashboard:   q quits it and stops antiapi; the server log is {log_path}"
+    print(banner, file=sys.stderr, flush=True)
+    if not headless:
+        _setup_logging(args.log_level, log_path)
+    server = _server(app, log_config_default=headless)
+    if headless:
+        server.run(sockets=[sock])
+        return 0
+    return _serve_with_dashboard(server, sock, url, token, log_path)
+
+
+def _client_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def _server(app, *, log_config_default: bool = True):
+    """A uvicorn server for ``app`` that ends the admin event streams when it starts shutting
+    down (an open ``/admin/events`` connection would otherwise hold the shutdown)."""
+    import uvicorn
+
+    admin = app.state.get("admin")
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            if admin is not None:
+                try:
+                    admin.end_streams()
+                except Exception:
+                    logging.getLogger("antiapi.server").exception("ending the admin event streams failed")
+            await super().shutdown(sockets=sockets)
+
+    extra = {} if log_config_default else {"log_config": None}
+    return Server(
         uvicorn.Config(
             app,
             log_level="warning",
@@ -135,10 +211,56 @@ def cmd_serve(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=5,
             loop="auto",
             http="auto",
+            **extra,
         )
     )
-    server.run(sockets=[sock])
-    return 0
+
+
+def _serve_with_dashboard(server, sock: socket.socket, url: str, token: str, log_path: Path) -> int:
+    """The server in a background thread (its own event loop), the dashboard on this thread; the
+    server stops when the dashboard exits."""
+    import asyncio
+
+    log = logging.getLogger("antiapi.server")
+    failed: list[BaseException] = []
+
+    get_factory = getattr(server.config, "get_loop_factory", None)  # uvicorn >= 0.36 (uvloop when installed)
+    loop_factory = get_factory() if get_factory is not None else None
+
+    def run() -> None:
+        try:
+            with asyncio.Runner(loop_factory=loop_factory) as runner:
+                runner.run(server.serve(sockets=[sock]))
+        except BaseException as e:  # noqa: BLE001 - reported on the main thread
+            failed.append(e)
+            log.exception("the server stopped with an error")
+
+    thread = threading.Thread(target=run, name="antiapi-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if not server.started:
+        server.should_exit = True
+        thread.join(10)
+        print(f"antiapi: the server did not start; see {log_path}", file=sys.stderr)
+        return 1
+
+    from antiapi.tui.cli import run_attached
+
+    code = 0
+    try:
+        code = run_attached(url, token)
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(5)
+    print("antiapi stopped." if not failed else f"antiapi stopped after an error; see {log_path}", file=sys.stderr)
+    return code or (1 if failed else 0)
 
 
 def cmd_login(args: argparse.Namespace) -> int:
@@ -193,13 +315,21 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tui(args: argparse.Namespace) -> int:
+    """``antiapi tui``: the dashboard of a running gateway (see :mod:`antiapi.tui.cli`)."""
+    from antiapi.config.load import ENV_DATA_DIR
+    from antiapi.tui import cli as tui_cli
+
+    return int(tui_cli.run(args, data_dir=os.environ.get(ENV_DATA_DIR) or None))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="antiapi", description="A local LLM API gateway.")
     parser.add_argument("--version", action="version", version=f"antiapi {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument("--headless", action="store_true", help="server only (for containers and services)")
+    serve = sub.add_parser("serve", help="run the gateway (with the dashboard in this terminal)")
+    serve.add_argument("--headless", action="store_true", help="server only, no dashboard (for containers and services)")
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT})")
     serve.add_argument("--data-dir", default=None, help="data directory (default: the platform's user data dir; ANTI_API_DATA_DIR)")
@@ -221,6 +351,12 @@ def main(argv: list[str] | None = None) -> int:
     accounts.add_argument("--data-dir", default=None)
     accounts.add_argument("--config", default=None)
     accounts.set_defaults(func=cmd_accounts)
+
+    from antiapi.tui import cli as tui_cli  # argparse only: Textual loads when the dashboard runs
+
+    tui = sub.add_parser("tui", help="the dashboard of a running gateway (in this terminal, or --web in a browser)")
+    tui_cli.add_arguments(tui)
+    tui.set_defaults(func=cmd_tui)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

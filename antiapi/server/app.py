@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -71,6 +71,32 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             request_ctx.reset(token)
 
     return middleware
+
+
+def _url_from_scope(scope: Scope) -> str | None:
+    """``http://host:port`` of the server that received ``scope`` (the gateway's own address)."""
+    server = scope.get("server")
+    if not server or server[1] is None:
+        return None
+    host = str(server[0])
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scope.get('scheme', 'http')}://{host}:{server[1]}"
+
+
+def _learn_url(admin: Any) -> Callable[[ASGIApp], ASGIApp]:
+    """Middleware factory: tell the admin backend the gateway's address from the first request
+    (when ``create_app`` was not given ``url``); a no-op check afterwards."""
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if admin.url is None and scope["type"] == "http":
+                admin.url = _url_from_scope(scope)
+            await app(scope, receive, send)
+
+        return middleware
+
+    return factory
 
 
 async def _add_request_id(message: Message, scope: Scope) -> None:
@@ -187,6 +213,8 @@ def create_app(
     started: float | None = None,
     store: Any = None,
     clock: Any = None,
+    admin_token: str | None = None,
+    url: str | None = None,
 ) -> Litestar:
     """Build the gateway app for ``config`` (see ``antiapi.config``) and built ``providers``.
 
@@ -194,6 +222,15 @@ def create_app(
     ``antiapi.db``, opened in the lifespan; ``False`` keeps routing state and usage in memory.
     ``clock``: wall clock (epoch seconds) for cooldowns and affinity (tests inject one).
     The routing service is ``app.state.routing`` (the admin API edits flows/settings there).
+
+    The admin API (``/admin``, :mod:`antiapi.server.admin`) is mounted when there is a token:
+    ``admin_token``, else the data dir's ``admin_token`` file (created at the first start); a
+    config without a data dir gets no admin API. Its backend is ``app.state.admin``
+    (:class:`~antiapi.server.admin_backend.GatewayAdminBackend`), its OpenAPI schema is at
+    ``/admin/schema`` (the client-facing routes are left out of it), and ``/quota``,
+    ``/routing``, ``/settings``, ``/remote-panel`` explain how to open the dashboard.
+    ``url``: where clients reach the gateway (shown by ``/admin/status``); default: learnt from
+    the first request.
     """
     table = RoutingService(config, dict(providers), clock=clock or time.time)
     usage_log = usage if usage is not None else UsageLog(None)
@@ -201,6 +238,15 @@ def create_app(
     state_store, owns_store = _default_store(config, store)
     count_cache = _CountCache()
     t_start = started if started is not None else time.time()
+    admin = None
+    if admin_token is None and getattr(config, "data_dir", None) is not None:
+        from antiapi.server.admin import load_or_create_token
+
+        admin_token = load_or_create_token(config.data_dir)
+    if admin_token:
+        from antiapi.server.admin_backend import GatewayAdminBackend
+
+        admin = GatewayAdminBackend(config, table, usage_log, started=t_start, url=url, clock=clock or time.time)
 
     async def _generate(request: Request, endpoint: str, client: str) -> Response:
         body = await request.body()
@@ -209,19 +255,19 @@ def create_app(
         )
         return _to_response(reply)
 
-    @post(["/v1/chat/completions", "/chat/completions"], status_code=200)
+    @post(["/v1/chat/completions", "/chat/completions"], status_code=200, include_in_schema=False)
     async def chat_completions(request: Request) -> Response:
         return await _generate(request, "/v1/chat/completions", "openai_chat")
 
-    @post(["/v1/responses", "/responses"], status_code=200)
+    @post(["/v1/responses", "/responses"], status_code=200, include_in_schema=False)
     async def responses(request: Request) -> Response:
         return await _generate(request, "/v1/responses", "openai_responses")
 
-    @post(["/v1/messages", "/messages"], status_code=200)
+    @post(["/v1/messages", "/messages"], status_code=200, include_in_schema=False)
     async def messages(request: Request) -> Response:
         return await _generate(request, "/v1/messages", "anthropic")
 
-    @post(["/v1/messages/count_tokens", "/messages/count_tokens"], status_code=200)
+    @post(["/v1/messages/count_tokens", "/messages/count_tokens"], status_code=200, include_in_schema=False)
     async def count_tokens(request: Request) -> Response:
         from antiapi.translate import anthropic as am
 
@@ -245,7 +291,7 @@ def create_app(
                 count_cache.put(key, n)
         return Response(content=am.count_tokens_response(n), media_type="application/json")
 
-    @get(["/v1/models", "/models"])
+    @get(["/v1/models", "/models"], include_in_schema=False)
     async def list_models(request: Request) -> Response:
         h = _lower_headers(request)
         names = table.names()
@@ -257,7 +303,7 @@ def create_app(
 
         return Response(content=oc.models_list(names), media_type="application/json")
 
-    @get("/health")
+    @get("/health", include_in_schema=False)
     async def health() -> dict:
         return {
             "status": "ok",
@@ -267,11 +313,11 @@ def create_app(
             "models": len(table.names()),
         }
 
-    @head(["/", "/api/hello"])
+    @head(["/", "/api/hello"], include_in_schema=False)
     async def probe_head() -> None:
         return None
 
-    @get(["/", "/api/hello"])
+    @get(["/", "/api/hello"], include_in_schema=False)
     async def hello() -> dict:
         return {"message": "antiapi is running", "version": __version__}
 
@@ -295,9 +341,19 @@ def create_app(
         usage_log.start()
         await _start_providers(providers.values(), table)
         snapshots = asyncio.get_running_loop().create_task(table.snapshot_loop()) if opened is not None else None
+        if admin is not None:
+            try:
+                await admin.start(opened)
+            except Exception:  # the dashboard's trouble must not stop the gateway from serving
+                log.exception("the admin API's live events could not start")
         try:
             yield
         finally:
+            if admin is not None:
+                try:
+                    await admin.aclose()
+                except Exception:
+                    log.exception("closing the admin API failed")
             if snapshots is not None:
                 snapshots.cancel()
                 try:
@@ -321,11 +377,22 @@ def create_app(
 
     from litestar.datastructures import State
 
+    handlers: list[Any] = [chat_completions, responses, messages, count_tokens, list_models, health, probe_head, hello]
+    middleware: list[Any] = [request_id_middleware]
+    openapi_config = None
+    if admin is not None:
+        from antiapi.server.admin import admin_openapi_config, admin_router, web_handlers
+
+        handlers += [admin_router(admin, admin_token), *web_handlers(None)]
+        openapi_config = admin_openapi_config(__version__)
+        if url is None:
+            middleware.insert(0, _learn_url(admin))
+
     max_body = getattr(getattr(config, "server", None), "max_body_bytes", 32 * 1024 * 1024)
     return Litestar(
-        state=State({"routing": table, "gateway": gateway, "usage": usage_log, "store": None}),
-        route_handlers=[chat_completions, responses, messages, count_tokens, list_models, health, probe_head, hello],
-        middleware=[request_id_middleware],
+        state=State({"routing": table, "gateway": gateway, "usage": usage_log, "store": None, "admin": admin}),
+        route_handlers=handlers,
+        middleware=middleware,
         before_send=[_add_request_id],
         exception_handlers={
             GatewayError: _handle_gateway_error,
@@ -334,7 +401,7 @@ def create_app(
         },
         lifespan=[lifespan],
         request_max_body_size=max_body,
-        openapi_config=None,
+        openapi_config=openapi_config,
         logging_config=None,  # antiapi configures logging itself (cli._setup_logging)
         debug=False,
     )
