@@ -126,14 +126,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or cfg.server.host
     port = args.port if args.port is not None else cfg.server.port
-    if not _is_loopback(host):
-        print(
-            f"antiapi: refusing to listen on {host}: anyone who can reach that address could use your accounts.\n"
-            "  Listen on 127.0.0.1 (the default) and reach it over an SSH port-forward:\n"
-            f"    ssh -L {port}:127.0.0.1:{port} <this-host>\n"
-            "  Client API keys for remote access are described in docs/remote-access.md.",
-            file=sys.stderr,
-        )
+    tunnel_kind = getattr(args, "tunnel", None)
+    refusal = _exposure_refusal(cfg, host, port, tunnel_kind is not None)
+    if refusal:
+        print(f"antiapi: cannot start: {refusal}", file=sys.stderr)
         return 2
 
     from antiapi.providers.registry import build_providers
@@ -163,7 +159,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     url = _client_url(host, port)
     usage = UsageLog(cfg.data_dir / "usage.jsonl")
-    app = create_app(cfg, providers=providers, usage=usage, started=t0, admin_token=token, url=url)
+    tunnel = None
+    if tunnel_kind is not None:
+        from antiapi.tunnels import Tunnel
+
+        tunnel = Tunnel(tunnel_kind, port)
+    app = create_app(
+        cfg, providers=providers, usage=usage, started=t0, admin_token=token, url=url,
+        exposed=not _is_loopback(host), tunnel=tunnel,
+    )
     log_path = cfg.data_dir / "antiapi.log"
     banner = _banner(cfg, host, port)
     if not headless:
@@ -176,6 +180,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server.run(sockets=[sock])
         return 0
     return _serve_with_dashboard(server, sock, url, token, log_path)
+
+
+def _exposure_refusal(cfg, host: str, port: int, tunnel: bool) -> str | None:
+    """Listening beyond loopback or opening a tunnel needs at least one client key."""
+    from antiapi.security.exposure import check_exposure, needs_keys
+
+    if not needs_keys(host, tunnel):
+        return None
+    from antiapi.security.keys import KeyStore
+    from antiapi.store import Store
+
+    store = Store(cfg.data_dir / "antiapi.db")
+    store.open()
+    try:
+        count = len(KeyStore(store).list(include_revoked=False))
+    finally:
+        store.close()
+    return check_exposure(host, tunnel, count)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from antiapi.config import load_config
+    from antiapi.errors import ConfigError
+    from antiapi.security.cli import main as keys_main
+
+    try:
+        cfg = load_config(args.config, data_dir=args.data_dir)
+    except ConfigError as e:
+        print(f"antiapi: {e}", file=sys.stderr)
+        return 2
+    return int(keys_main(args.rest, cfg))
 
 
 def _client_url(host: str, port: int) -> str:
@@ -335,7 +370,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--data-dir", default=None, help="data directory (default: the platform's user data dir; ANTI_API_DATA_DIR)")
     serve.add_argument("--config", default=None, help="config file (default: <data dir>/config.yaml)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--tunnel", choices=["cloudflared", "ngrok", "localtunnel"], default=None,
+                       help="also open a public tunnel (needs a client key: antiapi keys create)")
     serve.set_defaults(func=cmd_serve)
+
+    keys = sub.add_parser("keys", help="client API keys: create | list | revoke | limits")
+    keys.add_argument("--data-dir", default=None)
+    keys.add_argument("--config", default=None)
+    keys.add_argument("rest", nargs=argparse.REMAINDER)
+    keys.set_defaults(func=cmd_keys)
 
     login = sub.add_parser("login", help="sign in to an account (codex: ChatGPT; copilot: GitHub)")
     login.add_argument("provider", choices=["codex", "copilot"])

@@ -215,6 +215,8 @@ def create_app(
     clock: Any = None,
     admin_token: str | None = None,
     url: str | None = None,
+    exposed: bool = False,
+    tunnel: Any = None,
 ) -> Litestar:
     """Build the gateway app for ``config`` (see ``antiapi.config``) and built ``providers``.
 
@@ -231,11 +233,21 @@ def create_app(
     ``/routing``, ``/settings``, ``/remote-panel`` explain how to open the dashboard.
     ``url``: where clients reach the gateway (shown by ``/admin/status``); default: learnt from
     the first request.
+    ``exposed``: the gateway listens beyond loopback; ``tunnel``: a
+    :class:`antiapi.tunnels.Tunnel` started and stopped with the app. Either makes a client key
+    mandatory on every request; on loopback a key is required as soon as one exists (tunnel
+    traffic arrives from 127.0.0.1 too). See docs/remote-access.md.
     """
     table = RoutingService(config, dict(providers), clock=clock or time.time)
     usage_log = usage if usage is not None else UsageLog(None)
     gateway = Gateway(table, usage_log)
     state_store, owns_store = _default_store(config, store)
+    from antiapi.security.auth import client_auth_middleware
+    from antiapi.security.keys import KeyVerifier
+
+    verifier = KeyVerifier(None)
+    usage_log.listeners.append(verifier.observe_usage)
+    tunnel_up = [False]
     count_cache = _CountCache()
     t_start = started if started is not None else time.time()
     admin = None
@@ -251,7 +263,8 @@ def create_app(
     async def _generate(request: Request, endpoint: str, client: str) -> Response:
         body = await request.body()
         reply = await gateway.generate(
-            endpoint=endpoint, client=client, body=body, headers=_lower_headers(request), request_id=_request_id(request.scope)
+            endpoint=endpoint, client=client, body=body, headers=_lower_headers(request), request_id=_request_id(request.scope),
+            client_key=request.scope.get("state", {}).get("client_key"),
         )
         return _to_response(reply)
 
@@ -338,6 +351,23 @@ def create_app(
             except Exception as e:  # a broken database must not stop the gateway from serving
                 log.error("state store %s unusable (%s); routing state and usage stay in memory", getattr(state_store, "path", "?"), e)
         app.state.store = opened
+        watcher = None
+        if opened is not None:
+            try:
+                verifier.store = opened
+                await verifier.areload()
+                watcher = asyncio.get_running_loop().create_task(verifier.watch())
+            except Exception:
+                log.exception("client keys could not be loaded")
+        if tunnel is not None:
+            from antiapi.tunnels import TunnelError
+
+            try:
+                public = await tunnel.start()
+                tunnel_up[0] = True
+                log.warning("tunnel %s is up: %s (every request must carry a client key)", tunnel.kind, public)
+            except TunnelError as e:
+                log.error("the %s tunnel did not start: %s", tunnel.kind, e)
         usage_log.start()
         await _start_providers(providers.values(), table)
         snapshots = asyncio.get_running_loop().create_task(table.snapshot_loop()) if opened is not None else None
@@ -349,6 +379,13 @@ def create_app(
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
+            if tunnel is not None:
+                try:
+                    await tunnel.stop()
+                except Exception:
+                    log.exception("stopping the tunnel failed")
             if admin is not None:
                 try:
                     await admin.aclose()
@@ -378,7 +415,10 @@ def create_app(
     from litestar.datastructures import State
 
     handlers: list[Any] = [chat_completions, responses, messages, count_tokens, list_models, health, probe_head, hello]
-    middleware: list[Any] = [request_id_middleware]
+    middleware: list[Any] = [
+        request_id_middleware,
+        client_auth_middleware(verifier, required=lambda: exposed or tunnel is not None),
+    ]
     openapi_config = None
     if admin is not None:
         from antiapi.server.admin import admin_openapi_config, admin_router, web_handlers
@@ -390,7 +430,8 @@ def create_app(
 
     max_body = getattr(getattr(config, "server", None), "max_body_bytes", 32 * 1024 * 1024)
     return Litestar(
-        state=State({"routing": table, "gateway": gateway, "usage": usage_log, "store": None, "admin": admin}),
+        state=State({"routing": table, "gateway": gateway, "usage": usage_log, "store": None, "admin": admin,
+                     "client_keys": verifier, "tunnel": tunnel}),
         route_handlers=handlers,
         middleware=middleware,
         before_send=[_add_request_id],

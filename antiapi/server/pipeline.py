@@ -102,13 +102,14 @@ class Gateway:
     # ------------------------------------------------------------------ entry point
 
     async def generate(
-        self, *, endpoint: str, client: str, body: bytes, headers: Mapping[str, str], request_id: str
+        self, *, endpoint: str, client: str, body: bytes, headers: Mapping[str, str], request_id: str,
+        client_key: str | None = None,
     ) -> Reply:
         """Serve one generate request. Raises GatewayError before anything was sent."""
         trace = _Trace(
             rec=UsageRecord(
                 time=self.wallclock(), request_id=request_id, endpoint=endpoint, client_dialect=client,
-                model="", status=0, latency_ms=0.0,
+                model="", status=0, latency_ms=0.0, client_key=client_key,
             ),
             t0=self.clock(),
         )

@@ -99,7 +99,8 @@ def run_cli(argv: list[str], *, env: dict[str, str], cwd: Path, timeout: float =
 
 
 def run_claude(gateway_url: str, prompt: str, tmp: Path, *, model: str, allowed_tools: str | None = "Write",
-               extra_args: list[str] | None = None, timeout: float = CLI_TIMEOUT) -> CliRun:
+               extra_args: list[str] | None = None, timeout: float = CLI_TIMEOUT,
+               env_extra: dict[str, str | None] | None = None) -> CliRun:
     """``claude -p PROMPT --output-format json --model MODEL`` against ``gateway_url`` (no /v1)."""
     binary = cli_or_skip("claude")
     home = tmp / "claude-home"
@@ -118,7 +119,17 @@ def run_claude(gateway_url: str, prompt: str, tmp: Path, *, model: str, allowed_
         "DISABLE_TELEMETRY": "1",
         "DISABLE_ERROR_REPORTING": "1",
     }
+    _apply_env(env, env_extra)
     return run_cli(argv, env=env, cwd=work, timeout=timeout)
+
+
+def _apply_env(env: dict[str, str], extra: dict[str, str | None] | None) -> None:
+    """Overlay ``extra`` on ``env``; a None value removes the variable."""
+    for k, v in (extra or {}).items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
 
 
 def claude_work_dir(tmp: Path) -> Path:
@@ -157,7 +168,8 @@ def codex_work_dir(tmp: Path) -> Path:
 
 
 def run_codex(gateway_url: str, prompt: str, tmp: Path, *, model: str, extra_args: list[str] | None = None,
-              retries: int | None = None, timeout: float = CLI_TIMEOUT) -> CliRun:
+              retries: int | None = None, timeout: float = CLI_TIMEOUT,
+              env_extra: dict[str, str | None] | None = None) -> CliRun:
     """``codex exec`` with a throwaway CODEX_HOME pointing at the gateway's Responses endpoint.
     The final agent message is also written to ``run.extra["last_message"]``."""
     binary = cli_or_skip("codex")
@@ -170,6 +182,7 @@ def run_codex(gateway_url: str, prompt: str, tmp: Path, *, model: str, extra_arg
             "--color", "never", "--output-last-message", str(last), *(extra_args or []), prompt]
     env = {"HOME": str(tmp / "codex-user-home"), "CODEX_HOME": str(home), "ANTIAPI_KEY": "e2e-anything",
            "RUST_LOG": "error"}
+    _apply_env(env, env_extra)
     Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
     run = run_cli(argv, env=env, cwd=work, timeout=timeout)
     run.extra["last_message"] = last.read_text() if last.exists() else None
