@@ -246,6 +246,10 @@ def _server(app, *, log_config_default: bool = True):
             timeout_graceful_shutdown=5,
             loop="auto",
             http="auto",
+            # X-Forwarded-* is never trusted: tunnel traffic arrives from 127.0.0.1, which
+            # uvicorn would otherwise believe by default
+            proxy_headers=False,
+            server_header=False,
             **extra,
         )
     )
