@@ -54,12 +54,15 @@ async def test_status_line_and_live_quota_bars(admin_server):
         bar = quotas.bar("codex:me@example.com")
         assert bar is not None
         assert bar.row.fraction == pytest.approx(0.42)
+        # the bar is drawn at its default width first, then at the laid-out width
+        await until(pilot, lambda: text_of(bar).count("█") == 21, timeout=3.0)
         first = text_of(bar)
         assert "42%" in first and first.count("█") == 21  # 42% of a 50-cell bar
         backend.set_quota("codex:me@example.com", 88.0)  # pushed as a quota event
         took = await until(pilot, lambda: bar.row.percent_text == "88%", timeout=2.0)
         assert took < 1.0
         assert quotas.bar("codex:me@example.com") is bar  # updated in place, not remounted
+        await until(pilot, lambda: text_of(bar).count("█") == 44, timeout=3.0)
         moved = text_of(bar)
         assert "88%" in moved and moved.count("█") == 44
         assert bar.row.level == "warn"
