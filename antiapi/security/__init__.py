@@ -4,7 +4,7 @@ May import: stdlib, antiapi.errors, antiapi.translate (render_error), antiapi.st
 Nothing here runs at import.
 """
 
-from antiapi.security.auth import client_auth_middleware, dialect_for_path, is_exempt, presented_keys
+from antiapi.security.auth import client_auth_middleware, is_exempt, presented_keys
 from antiapi.security.exposure import check_exposure, is_loopback, needs_keys
 from antiapi.security.keys import ClientKey, KeyProblem, KeyStore, KeyVerifier, generate_key, hash_key
 
@@ -15,7 +15,6 @@ __all__ = [
     "KeyVerifier",
     "check_exposure",
     "client_auth_middleware",
-    "dialect_for_path",
     "generate_key",
     "hash_key",
     "is_exempt",

@@ -27,19 +27,9 @@ from antiapi.errors import ErrorKind, GatewayError
 from antiapi.security.keys import KeyVerifier
 from antiapi.translate import dialect as dialects
 
-__all__ = ["EXEMPT_PATHS", "client_auth_middleware", "dialect_for_path", "is_exempt", "presented_keys"]
+__all__ = ["EXEMPT_PATHS", "client_auth_middleware", "is_exempt", "presented_keys"]
 
 EXEMPT_PATHS = frozenset({"/health", "/api/hello"})
-
-
-def dialect_for_path(path: str) -> str:
-    """Same rule as ``antiapi.server.app._dialect_for_path`` (kept here to avoid an import cycle)."""
-    p = path.rstrip("/")
-    if p.endswith("/messages") or "/messages/" in p or p == "/messages":
-        return "anthropic"
-    if p.endswith("/responses"):
-        return "openai_responses"
-    return "openai_chat"
 
 
 def is_exempt(method: str, path: str) -> bool:
@@ -82,7 +72,7 @@ _INVALID = (
 
 
 async def _send_error(err: GatewayError, scope: Any, send: Any) -> None:
-    body = dialects.load(dialect_for_path(scope.get("path", ""))).render_error(err)
+    body = dialects.load(dialects.dialect_for_path(scope.get("path", ""))).render_error(err)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if err.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="antiapi"'))

@@ -35,15 +35,6 @@ from antiapi.translate.tokens import estimate_input_tokens
 log = logging.getLogger("antiapi.server")
 
 
-def _dialect_for_path(path: str) -> str:
-    p = path.rstrip("/")
-    if p.endswith("/messages") or "/messages/" in p or p == "/messages":
-        return "anthropic"
-    if p.endswith("/responses"):
-        return "openai_responses"
-    return "openai_chat"
-
-
 def _request_id(scope: Scope) -> str:
     rid = scope.get("state", {}).get("request_id")  # type: ignore[union-attr]
     return rid or "req_unknown"
@@ -117,7 +108,7 @@ def _error_response(err: GatewayError, dialect: str) -> Response:
 def _handle_gateway_error(request: Request, exc: GatewayError) -> Response:
     if exc.status >= 500 and not isinstance(exc, ProviderError):
         log.error("request failed: %s", exc.message)
-    return _error_response(exc, _dialect_for_path(request.url.path))
+    return _error_response(exc, dialects.dialect_for_path(request.url.path))
 
 
 def _handle_http_exception(request: Request, exc: HTTPException) -> Response:
@@ -131,7 +122,7 @@ def _handle_http_exception(request: Request, exc: HTTPException) -> Response:
     else:
         msg = exc.detail or "Request failed."
     err = GatewayError(msg, kind=kind_for_status(status), status=status)
-    return _error_response(err, _dialect_for_path(request.url.path))
+    return _error_response(err, dialects.dialect_for_path(request.url.path))
 
 
 def _handle_unexpected(request: Request, exc: Exception) -> Response:
@@ -140,7 +131,7 @@ def _handle_unexpected(request: Request, exc: Exception) -> Response:
         f"antiapi hit an internal error ({type(exc).__name__}); the request id in the response headers identifies it in the server log.",
         status=500,
     )
-    return _error_response(err, _dialect_for_path(request.url.path))
+    return _error_response(err, dialects.dialect_for_path(request.url.path))
 
 
 def _lower_headers(request: Request) -> dict[str, str]:

@@ -67,3 +67,14 @@ def load(name: str) -> ModuleType:
     if name not in DIALECTS:
         raise KeyError(name)
     return importlib.import_module(f"antiapi.translate.{name}")
+
+
+def dialect_for_path(path: str) -> str:
+    """The client dialect of an endpoint path: Anthropic for ``/v1/messages*``, Responses for
+    ``/v1/responses``, OpenAI Chat otherwise (errors on unknown paths use the OpenAI shape)."""
+    p = path.rstrip("/")
+    if p.endswith("/messages") or "/messages/" in p or p == "/messages":
+        return "anthropic"
+    if p.endswith("/responses"):
+        return "openai_responses"
+    return "openai_chat"
