@@ -290,7 +290,7 @@ class Gateway:
         status, error = 200, None
         try:
             try:
-                async for chunk in _keepalive(chunks, self.keepalive, _ping_for(client)):
+                async for chunk in _keepalive(chunks, self.keepalive):
                     if chunk is None:
                         yield _ping_for(client)
                         continue
@@ -322,11 +322,7 @@ class Gateway:
                 status, error = 499, "client disconnected"
             raise
         finally:
-            # The client may be gone and this task cancelled: shield the clean-up so the
-            # upstream connection is closed at once (stops generation and quota burn).
-            with anyio.CancelScope(shield=True):
-                await resp.aclose()
-            self._finish(trace, status, error)
+            await self._end_stream(trace, resp, status, error)
 
     async def _translated_stream(
         self, trace: _Trace, C, upstream: str, resp: UpstreamResponse, ireq: ir.Request, out: ir.Outgoing,
@@ -339,7 +335,7 @@ class Gateway:
         try:
             try:
                 # One batch per upstream read: all of its events go to the client in one write.
-                async for batch in _keepalive(events, self.keepalive, ping):
+                async for batch in _keepalive(events, self.keepalive):
                     if batch is None:
                         yield ping
                         continue
@@ -373,13 +369,17 @@ class Gateway:
                 status, error = 499, "client disconnected"
             raise
         finally:
-            # The client may be gone and this task cancelled: shield the clean-up so the
-            # upstream connection is closed at once (stops generation and quota burn).
-            with anyio.CancelScope(shield=True):
-                await resp.aclose()
-            self._finish(trace, status, error)
+            await self._end_stream(trace, resp, status, error)
 
     # ------------------------------------------------------------------ helpers
+
+    async def _end_stream(self, trace: _Trace, resp: UpstreamResponse, status: int, error: str | None) -> None:
+        """Close the upstream and record the request. The client may be gone and this task
+        cancelled: the close is shielded so the upstream stops at once (no more generation,
+        no more quota burnt)."""
+        with anyio.CancelScope(shield=True):
+            await resp.aclose()
+        self._finish(trace, status, error)
 
     def _finish(self, trace: _Trace, status: int, error: str | None) -> None:
         rec = trace.rec
@@ -673,7 +673,7 @@ async def _wait_done(fut: asyncio.Future, timeout: float) -> bool:
     return fut.done()
 
 
-async def _keepalive(source: AsyncIterator | _Held, interval: float, _frame: bytes):
+async def _keepalive(source: AsyncIterator | _Held, interval: float):
     """Yield items of ``source``; yield None whenever it stays silent for ``interval`` s."""
     pending: Any = None
     held: list[Any] = []
