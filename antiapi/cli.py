@@ -158,18 +158,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     port = sock.getsockname()[1]
     url = _client_url(host, port)
-    usage = UsageLog(cfg.data_dir / "usage.jsonl")
-    tunnel = None
-    if tunnel_kind is not None:
-        from antiapi.tunnels import Tunnel
+    from antiapi.webview_launcher import start_if_enabled  # stdlib only
 
-        tunnel = Tunnel(tunnel_kind, port)
+    # the Settings switch "Auto-open" (ui.auto_open): the web dashboard next to the gateway
+    web = start_if_enabled(url, cfg.data_dir, no_open=getattr(args, "no_open", False))
+    usage = UsageLog(cfg.data_dir / "usage.jsonl")
     app = create_app(
         cfg, providers=providers, usage=usage, started=t0, admin_token=token, url=url,
-        exposed=not _is_loopback(host), tunnel=tunnel,
+        exposed=not _is_loopback(host), tunnel=tunnel_kind, host=host,
+        web_url=web.current_url if web is not None else None,
     )
     log_path = cfg.data_dir / "antiapi.log"
     banner = _banner(cfg, host, port)
+    if web is not None:
+        banner += "\n" + web.banner_line()
     if not headless:
         banner += f"\n\n  dashboard:   q quits it and stops antiapi; the server log is {log_path}"
     print(banner, file=sys.stderr, flush=True)
@@ -177,7 +179,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _setup_logging(args.log_level, log_path)
     server = _server(app, log_config_default=headless)
     if headless:
-        server.run(sockets=[sock])
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:
+            # uvicorn shuts down gracefully on Ctrl+C / SIGINT and then re-raises the signal, which
+            # asyncio turns into KeyboardInterrupt once the server is already stopped
+            if not server.started:
+                raise
         return 0
     return _serve_with_dashboard(server, sock, url, token, log_path)
 
@@ -374,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--data-dir", default=None, help="data directory (default: the platform's user data dir; ANTI_API_DATA_DIR)")
     serve.add_argument("--config", default=None, help="config file (default: <data dir>/config.yaml)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--no-open", action="store_true",
+                       help="do not start the web dashboard or open a browser this time (the Auto-open setting)")
     serve.add_argument("--tunnel", choices=["cloudflared", "ngrok", "localtunnel"], default=None,
                        help="also open a public tunnel (needs a client key: antiapi keys create)")
     serve.set_defaults(func=cmd_serve)

@@ -146,6 +146,22 @@ class AdminBackend(Protocol):
 
     async def models(self) -> list[w.ModelInfo]: ...
 
+    async def keys(self) -> list[w.ClientKeyInfo]: ...
+
+    async def create_key(self, body: w.KeyCreate) -> w.KeyCreated: ...
+
+    async def update_key(self, ident: str, patch: w.KeyPatch) -> w.ClientKeyInfo: ...
+
+    async def revoke_key(self, ident: str) -> w.ClientKeyInfo: ...
+
+    async def remote_view(self) -> w.RemoteView: ...
+
+    async def update_remote(self, patch: w.RemotePatch) -> w.RemoteView: ...
+
+    async def start_tunnel(self, body: w.TunnelStart) -> w.RemoteView: ...
+
+    async def stop_tunnel(self) -> w.RemoteView: ...
+
     def events(self) -> AsyncIterator[w.AdminEvent]:
         """A new subscription, registered when called (not at the first ``anext``): the events
         from now on. Closed (``aclose``) when the client leaves."""
@@ -716,12 +732,47 @@ def admin_router(
     async def models() -> list[w.ModelInfo]:
         return await backend.models()
 
+    @get("/keys", summary="Client keys (never the keys themselves), with today's requests and tokens")
+    async def keys() -> list[w.ClientKeyInfo]:
+        return await backend.keys()
+
+    @post("/keys", summary="Create a client key: the answer is the only time the key is shown", status_code=201)
+    async def create_key(data: JSONBody[w.KeyCreate]) -> Response:
+        created = await backend.create_key(data)
+        # the key is in this body: no cache may keep it
+        return Response(content=_json.encode(created), status_code=201, media_type="application/json",
+                        headers={"cache-control": "no-store"})
+
+    @patch("/keys/{ident:str}", summary="Change a client key's limits (by id or name)")
+    async def update_key(ident: FromPath[str], data: JSONBody[w.KeyPatch]) -> w.ClientKeyInfo:
+        return await backend.update_key(ident, data)
+
+    @delete("/keys/{ident:str}", summary="Revoke a client key (by id or name)", status_code=200)
+    async def revoke_key(ident: FromPath[str]) -> w.ClientKeyInfo:
+        return await backend.revoke_key(ident)
+
+    @get("/remote", summary="Exposure, the tunnel (state, public URL) and its settings")
+    async def remote() -> w.RemoteView:
+        return await backend.remote_view()
+
+    @patch("/remote", summary="Tunnel settings: tool, binary, ngrok authtoken (never returned)")
+    async def patch_remote(data: JSONBody[w.RemotePatch]) -> w.RemoteView:
+        return await backend.update_remote(data)
+
+    @post("/remote/tunnel", summary="Start the tunnel (409 while no client key exists)", status_code=200)
+    async def start_tunnel(data: JSONBody[w.TunnelStart]) -> w.RemoteView:
+        return await backend.start_tunnel(data)
+
+    @delete("/remote/tunnel", summary="Stop the tunnel", status_code=200)
+    async def stop_tunnel() -> w.RemoteView:
+        return await backend.stop_tunnel()
+
     @get(
         "/events",
         summary="Live events (Server-Sent Events)",
         description=(
             "text/event-stream. Each frame's `event:` is the type (request, quota, status, accounts, "
-            "routing, settings, signin) and `data:` the JSON of the matching antiapi.wire.admin event. "
+            "routing, settings, signin, remote, keys) and `data:` the JSON of the matching antiapi.wire.admin event. "
             "A status event is sent first and every few seconds; unknown event types must be ignored."
         ),
     )
@@ -737,7 +788,8 @@ def admin_router(
         route_handlers=[
             status, health, providers, accounts, patch_account, remove_account, add_api_key, start_signin, signin,
             complete_signin, cancel_signin, routing, patch_routing, put_flow, delete_flow, put_chain, delete_chain,
-            settings, patch_settings, quotas, usage, requests, request_detail, models, events,
+            settings, patch_settings, quotas, usage, requests, request_detail, models, keys, create_key, update_key,
+            revoke_key, remote, patch_remote, start_tunnel, stop_tunnel, events,
         ],
         guards=[_token_guard(token)],
         # every type the app might also handle: the most specific class wins across layers, so an
@@ -799,7 +851,7 @@ def web_handlers(web_url: str | Callable[[], str | None] | None) -> list[Any]:
     ``web_url`` (or what the callable returns) is set, else a page explaining ``antiapi tui --web``.
     They reveal nothing and need no token: the web TUI asks for the admin token itself.
     """
-    screens = {"/quota": "quota", "/routing": "routing", "/settings": "settings", "/remote-panel": "quota"}
+    screens = {"/quota": "quota", "/routing": "routing", "/settings": "settings", "/remote-panel": "remote"}
 
     @get(list(WEB_PATHS), include_in_schema=False)
     async def web_view(request: Request) -> Response:

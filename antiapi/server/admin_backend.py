@@ -10,7 +10,9 @@
 * quotas from ``RoutingService.quota_view()`` (the same view the quota snapshots persist);
 * signed-in accounts from the :class:`~antiapi.accounts.CredentialStore`, sign-ins through a
   :class:`~antiapi.server.admin.SignInManager` over the Codex / Copilot sign-in objects; a new
-  account becomes a provider and is routed at once (no restart).
+  account becomes a provider and is routed at once (no restart);
+* API-key providers added here (``add_api_key``) through :mod:`antiapi.providers.stored`: saved
+  in the data dir (0600), served at once, built again by ``build_providers`` at the next start.
 
 Live events (``events()``): a ``request`` event per usage record (``UsageLog.listeners``), a
 ``quota`` event whenever an account's quota view changes (checked right after each request and
@@ -48,6 +50,7 @@ from antiapi.server.admin import (
     quota_from_view,
     record_from_usage,
 )
+from antiapi.server.admin_remote import RemoteAdminMixin
 from antiapi.wire import admin as w
 
 __all__ = ["GatewayAdminBackend", "GatewayEventHub", "UI_SETTINGS"]
@@ -86,7 +89,7 @@ def _entry_keys(entries: Iterable[Any]) -> list[tuple[str, str | None, str | Non
     return [(e.provider, e.model, e.account) for e in entries]
 
 
-class GatewayAdminBackend:
+class GatewayAdminBackend(RemoteAdminMixin):
     """The admin API's view of one running gateway (see module docstring).
 
     Args:
@@ -121,8 +124,9 @@ class GatewayAdminBackend:
         self.hub = GatewayEventHub()
         self.signins = SignInManager(self._signin_factories(), on_done=self._signed_in, publish=self.hub.publish, clock=clock)
         self._ui: dict[str, bool] = {k: False for k in UI_SETTINGS}
-        #: providers this backend added (sign-ins): closed at shutdown
+        #: providers this backend added (sign-ins, API keys): closed at shutdown
         self._added: dict[str, Any] = {}
+        self._apikey_lock = asyncio.Lock()
         self._last_quota: dict[str, w.AccountQuota] = {}
         self._last_accounts: list[w.AccountInfo] | None = None
         self._kick: asyncio.Event | None = None
@@ -189,6 +193,7 @@ class GatewayAdminBackend:
                 continue
             try:
                 self._publish_changes()
+                self._check_remote_changes()
             except Exception:
                 log.exception("admin: quota check failed")
 
@@ -238,7 +243,7 @@ class GatewayAdminBackend:
         return w.Status(
             version=__version__, url=self.url or "", started_at=self.started, uptime_s=max(0.0, now - self.started),
             requests_per_min=float(n), errors_per_min=float(errors), requests_total=int(self.usage_log.count),
-            accounts=len(t.accounts), models=len(t.names()), time=now,
+            accounts=len(t.accounts), models=len(t.names()), time=now, **self._exposure(),
         )
 
     async def status(self) -> w.Status:
@@ -252,6 +257,11 @@ class GatewayAdminBackend:
         if ptype in _SIGNED_IN_TYPES:
             return "signed_in"
         return "admin"
+
+    def _is_stored(self, name: str) -> bool:
+        """An API-key provider added here (saved in the data dir), not a config-file entry."""
+        return (name not in getattr(self.config, "providers", {})
+                and bool(getattr(self.service.providers.get(name), "stored", False)))
 
     def _model_counts(self) -> Counter[str]:
         t = self.service.table
@@ -272,7 +282,8 @@ class GatewayAdminBackend:
             out.append(w.AccountInfo(
                 name=v["account"], type=v["type"], label=v.get("label"), enabled=bool(v.get("enabled", True)),
                 order=int(v.get("order") or 0), source=source, status=v.get("status") or "ok",
-                removable=source == "signed_in", models=counts.get(v["account"], 0),
+                removable=source == "signed_in" or (source == "admin" and self._is_stored(v["account"])),
+                models=counts.get(v["account"], 0),
             ))
         return out
 
@@ -291,14 +302,23 @@ class GatewayAdminBackend:
         counts = Counter(a.type for a in self.service.table.accounts.values())
         path = getattr(self.config, "path", None)
         where = f"the config file ({path})" if path else "the config file"
+        can_add = getattr(self.config, "data_dir", None) is not None
         out = []
         for ptype in BUILTIN:
             if ptype in _SIGNED_IN_TYPES:
                 out.append(w.ProviderType(type=ptype, sign_in=True, accounts=counts.get(ptype, 0)))
-            else:
+            elif not can_add:
                 out.append(w.ProviderType(
                     type=ptype, api_key=True, accounts=counts.get(ptype, 0),
                     note=f"API keys are added under providers: in {where}; restart antiapi afterwards.",
+                ))
+            else:
+                what = ("an OpenAI key, or any OpenAI-compatible server (Ollama, vLLM, OpenRouter…) by its base URL"
+                        if ptype == "openai" else f"an {ptype.capitalize()} key" if ptype == "anthropic"
+                        else f"a {ptype.capitalize()} key")
+                out.append(w.ProviderType(
+                    type=ptype, api_key=True, accounts=counts.get(ptype, 0),
+                    note=f"Add one here, served at once: {what}; or under providers: in {where}.",
                 ))
         for ptype in sorted(set(counts) - set(BUILTIN)):  # plug-in provider types
             out.append(w.ProviderType(type=ptype, accounts=counts[ptype], note="configured in the config file"))
@@ -316,6 +336,9 @@ class GatewayAdminBackend:
         if p is None:
             raise KeyError(f"no account named {name!r}")
         source = self._source(name, p.type)
+        if source == "admin" and self._is_stored(name):
+            await self._remove_api_key(name)
+            return
         if source != "signed_in":
             path = getattr(self.config, "path", None)
             raise ValueError(f"{name} is defined in the config file{f' ({path})' if path else ''}; remove it there and restart antiapi")
@@ -340,11 +363,79 @@ class GatewayAdminBackend:
         self.hub.publish(w.RoutingEvent(self._routing_view()))
 
     async def add_api_key(self, account: w.ApiKeyAccount) -> w.AccountInfo:
-        path = getattr(self.config, "path", None)
-        raise NotImplementedError(
-            f"Adding API-key providers from the dashboard is not supported: add a {account.type} entry named "
-            f"{account.name!r} under providers: in the config file{f' ({path})' if path else ''} and restart antiapi."
-        )
+        """Add an API-key provider: check it, list its models when none are given (which checks the
+        key), save it in the data dir (0600), serve it at once. ``ValueError`` (422) says what to
+        fix; a name already in use is a 409. The key never appears in any answer or log."""
+        from antiapi.providers import stored
+
+        data_dir = getattr(self.config, "data_dir", None)
+        if data_dir is None:
+            raise NotImplementedError("this gateway has no data directory to keep API keys in; add the provider "
+                                      "under providers: in the config file and restart antiapi")
+        entry = stored.new_entry(type=account.type, name=account.name, api_key=account.api_key,
+                                 base_url=account.base_url, models=account.models, now=self.clock())
+        self._check_name_free(entry.name)
+        async with self._apikey_lock:  # one add at a time: two adds of one name cannot both pass
+            self._check_name_free(entry.name)
+            kw = self._provider_kw()
+            if not entry.models:
+                names = await stored.fetch_models(entry, **kw)
+                entry = dataclasses.replace(entry, models=tuple(names), listed=True)
+            store = stored.ApiKeyStore(data_dir)
+            try:
+                await asyncio.to_thread(store.save, entry)
+            except OSError as e:
+                log.error("saving the API-key provider %s in %s failed: %s", entry.name, store.root, e)
+                raise AdminError(f"could not save the provider in {store.root} ({e.strerror or type(e).__name__}); "
+                                 "check that the data directory is writable", status=500, code="storage_error") from None
+            p = stored.build_provider(entry, **kw)
+            try:
+                await p.start()
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await p.aclose()
+                await asyncio.to_thread(store.remove, entry.name)
+                raise
+            _routing_add_account(self.service, p)
+            self.service.add_provider_models(p, list(entry.models))
+            self._added[p.name] = p
+        log.info("added the API-key provider %s (%s at %s, %d models)", p.name, entry.type,
+                 stored.shown_url(entry.url), len(entry.models))
+        self._publish_accounts()
+        self.hub.publish(w.RoutingEvent(self._routing_view()))
+        return self._account_info(p.name)
+
+    def _check_name_free(self, name: str) -> None:
+        """409 when ``name`` is an account or provider already (running, in the config file, or
+        saved), compared without case (file names on some systems ignore it)."""
+        from antiapi.providers import stored
+
+        taken = set(self.service.providers) | set(getattr(self.config, "providers", {}))
+        data_dir = getattr(self.config, "data_dir", None)
+        if data_dir is not None:
+            taken |= set(stored.ApiKeyStore(data_dir).names())
+        same = next((n for n in sorted(taken) if n.lower() == name.lower()), None)
+        if same is not None:
+            where = " in the config file" if same in getattr(self.config, "providers", {}) else ""
+            raise AdminError(f"name: an account named {same!r} exists already{where}; choose another name "
+                             "(or remove that account first)", status=409, code="conflict")
+
+    async def _remove_api_key(self, name: str) -> None:
+        """Remove a provider added here: delete its file, stop routing to it, close it."""
+        from antiapi.providers import stored
+
+        await asyncio.to_thread(stored.ApiKeyStore(self.config.data_dir).remove, name)
+        q = _routing_remove_account(self.service, name)
+        self._added.pop(name, None)
+        if q is not None:
+            try:
+                await q.aclose()
+            except Exception:
+                log.exception("closing provider %s failed", name)
+        self._last_quota.pop(name, None)
+        log.info("removed the API-key provider %s", name)
+        self._publish_accounts()
+        self.hub.publish(w.RoutingEvent(self._routing_view()))
 
     # ------------------------------------------------------------------ sign-in
 
@@ -425,14 +516,19 @@ class GatewayAdminBackend:
 
         return [ProviderConfig(name=f"{ptype}:{label}", type=ptype, base_url=DEFAULT_BASE_URLS[ptype], account=label)]
 
-    def _build_provider(self, pc: Any) -> Any:
+    def _provider_kw(self) -> dict[str, Any]:
+        """What every provider is built with (as ``build_providers`` does at start)."""
         from antiapi.providers.http import Timeouts
-        from antiapi.providers.registry import provider_class
 
         s = self.config.server
         timeouts = Timeouts(connect=s.connect_timeout, first_byte=s.first_byte_timeout, idle=s.idle_timeout)
-        return provider_class(pc.type)(pc, timeouts=timeouts, transport=None, data_dir=self.config.data_dir,
-                                       env=dict(getattr(self.config, "env_settings", {}) or {}))
+        return {"timeouts": timeouts, "transport": None, "data_dir": self.config.data_dir,
+                "env": dict(getattr(self.config, "env_settings", {}) or {})}
+
+    def _build_provider(self, pc: Any) -> Any:
+        from antiapi.providers.registry import provider_class
+
+        return provider_class(pc.type)(pc, **self._provider_kw())
 
     # ------------------------------------------------------------------ routing
 

@@ -207,7 +207,10 @@ def create_app(
     admin_token: str | None = None,
     url: str | None = None,
     exposed: bool = False,
-    tunnel: Any = None,
+    tunnel: str | None = None,
+    host: str = "127.0.0.1",
+    tunnel_factory: Callable[..., Any] | None = None,
+    web_url: Callable[[], str | None] | str | None = None,
 ) -> Litestar:
     """Build the gateway app for ``config`` (see ``antiapi.config``) and built ``providers``.
 
@@ -224,10 +227,15 @@ def create_app(
     ``/routing``, ``/settings``, ``/remote-panel`` explain how to open the dashboard.
     ``url``: where clients reach the gateway (shown by ``/admin/status``); default: learnt from
     the first request.
-    ``exposed``: the gateway listens beyond loopback; ``tunnel``: a
-    :class:`antiapi.tunnels.Tunnel` started and stopped with the app. Either makes a client key
-    mandatory on every request; on loopback a key is required as soon as one exists (tunnel
-    traffic arrives from 127.0.0.1 too). See docs/remote-access.md.
+    ``host``: the address the gateway listens on; ``exposed``: that address is beyond loopback;
+    ``tunnel``: a tunnel tool (``cloudflared``, ``ngrok``, ``localtunnel``) to start with the app
+    (``antiapi serve --tunnel``; else the ``auto_start_tunnel`` setting decides), stopped with it.
+    Exposure or a tunnel makes a client key mandatory on every request; on loopback a key is
+    required as soon as one exists (tunnel traffic arrives from 127.0.0.1 too). The tunnel and the
+    keys are ``app.state.remote`` (:class:`antiapi.server.remote.RemoteAccess`);
+    ``tunnel_factory`` replaces :class:`antiapi.tunnels.Tunnel` (tests). See docs/remote-access.md.
+    ``web_url``: the web dashboard's address (or a callable returning it, None while it does not
+    run): ``/quota``, ``/routing``, ``/settings`` and ``/remote-panel`` redirect there.
     """
     table = RoutingService(config, dict(providers), clock=clock or time.time)
     usage_log = usage if usage is not None else UsageLog(None)
@@ -238,7 +246,6 @@ def create_app(
 
     verifier = KeyVerifier(None)
     usage_log.listeners.append(verifier.observe_usage)
-    tunnel_up = [False]
     count_cache = _CountCache()
     t_start = started if started is not None else time.time()
     admin = None
@@ -250,6 +257,17 @@ def create_app(
         from antiapi.server.admin_backend import GatewayAdminBackend
 
         admin = GatewayAdminBackend(config, table, usage_log, started=t_start, url=url, clock=clock or time.time)
+    from antiapi.server.remote import RemoteAccess
+
+    def _own_url() -> str | None:
+        return url or (admin.url if admin is not None else None)
+
+    remote = RemoteAccess(
+        verifier, host=host, exposed=exposed, data_dir=getattr(config, "data_dir", None), url=_own_url,
+        tunnel_kind=tunnel, tunnel_factory=tunnel_factory, clock=clock or time.time,
+    )
+    if admin is not None:
+        admin.attach_remote(remote)
 
     async def _generate(request: Request, endpoint: str, client: str) -> Response:
         body = await request.body()
@@ -350,15 +368,15 @@ def create_app(
                 watcher = asyncio.get_running_loop().create_task(verifier.watch())
             except Exception:
                 log.exception("client keys could not be loaded")
-        if tunnel is not None:
-            from antiapi.tunnels import TunnelError
-
+        auto_start = False
+        if opened is not None:
             try:
-                public = await tunnel.start()
-                tunnel_up[0] = True
-                log.warning("tunnel %s is up: %s (every request must carry a client key)", tunnel.kind, public)
-            except TunnelError as e:
-                log.error("the %s tunnel did not start: %s", tunnel.kind, e)
+                await remote.attach(opened)
+                rows = await opened.aquery("SELECT value FROM settings WHERE key = 'ui.auto_start_tunnel'")
+                auto_start = bool(rows and msgspec.json.decode(rows[0]["value"]))
+            except Exception:
+                log.exception("the tunnel settings could not be read")
+        await remote.autostart(auto_start)
         usage_log.start()
         await _start_providers(providers.values(), table)
         snapshots = asyncio.get_running_loop().create_task(table.snapshot_loop()) if opened is not None else None
@@ -372,11 +390,7 @@ def create_app(
         finally:
             if watcher is not None:
                 watcher.cancel()
-            if tunnel is not None:
-                try:
-                    await tunnel.stop()
-                except Exception:
-                    log.exception("stopping the tunnel failed")
+            await remote.aclose()
             if admin is not None:
                 try:
                     await admin.aclose()
@@ -408,13 +422,13 @@ def create_app(
     handlers: list[Any] = [chat_completions, responses, messages, count_tokens, list_models, health, probe_head, hello]
     middleware: list[Any] = [
         request_id_middleware,
-        client_auth_middleware(verifier, required=lambda: exposed or tunnel is not None),
+        client_auth_middleware(verifier, required=remote.keys_required),
     ]
     openapi_config = None
     if admin is not None:
         from antiapi.server.admin import admin_openapi_config, admin_router, web_handlers
 
-        handlers += [admin_router(admin, admin_token), *web_handlers(None)]
+        handlers += [admin_router(admin, admin_token), *web_handlers(web_url)]
         openapi_config = admin_openapi_config(__version__)
         if url is None:
             middleware.insert(0, _learn_url(admin))
@@ -422,7 +436,7 @@ def create_app(
     max_body = getattr(getattr(config, "server", None), "max_body_bytes", 32 * 1024 * 1024)
     return Litestar(
         state=State({"routing": table, "gateway": gateway, "usage": usage_log, "store": None, "admin": admin,
-                     "client_keys": verifier, "tunnel": tunnel}),
+                     "client_keys": verifier, "remote": remote}),
         route_handlers=handlers,
         middleware=middleware,
         before_send=[_add_request_id],

@@ -59,6 +59,7 @@ _SUMMARY_GROUPS = {
     "model": "model",
     "upstream_model": "upstream_model",
     "day": "date(time, 'unixepoch')",
+    "client_key": "client_key",
 }
 
 
@@ -395,7 +396,7 @@ class Store:
         return rows
 
     def usage_summary(self, by: str = "account", since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
-        """Aggregates grouped ``by`` account (provider name), model, upstream_model or day."""
+        """Aggregates grouped ``by`` account (provider name), model, upstream_model, day or client_key."""
         if by not in _SUMMARY_GROUPS:
             raise ValueError(f"by must be one of {', '.join(_SUMMARY_GROUPS)}")
         expr = _SUMMARY_GROUPS[by]

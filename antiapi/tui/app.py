@@ -25,7 +25,9 @@ from antiapi.tui.client import AdminAPIError, AdminClient
 from antiapi.tui.messages import (
     AccountsUpdated,
     ConnectionChanged,
+    KeysUpdated,
     QuotaUpdated,
+    RemoteUpdated,
     RequestLogged,
     RoutingUpdated,
     SettingsUpdated,
@@ -35,9 +37,11 @@ from antiapi.tui.messages import (
 )
 from antiapi.tui.screens.accounts import AccountsPane, SignInScreen
 from antiapi.tui.screens.quota import QuotaPane
+from antiapi.tui.screens.remote import RemotePane
 from antiapi.tui.screens.requests import RequestsPane
 from antiapi.tui.screens.routing import RoutingPane
 from antiapi.tui.screens.settings import SettingsPane
+from antiapi.tui.screens.usage import UsagePane
 from antiapi.tui.widgets.status import StatusLine
 
 __all__ = ["SCREENS", "AntiapiApp"]
@@ -49,6 +53,8 @@ SCREENS: dict[str, str] = {
     "routing": "3 Routing",
     "accounts": "4 Accounts",
     "settings": "5 Settings",
+    "remote": "6 Remote",
+    "usage": "7 Usage",
 }
 
 
@@ -59,7 +65,7 @@ class AntiapiApp(App[int]):
         client: the admin API client (see :class:`~antiapi.tui.client.AdminClient`).
         clock: wall clock for countdowns (tests pass a fixed one).
         tz: time zone for request times (None: local).
-        screen: the tab shown first (``quota``, ``requests``, ``routing``, ``accounts``, ``settings``).
+        screen: the tab shown first (a key of :data:`SCREENS`).
         live: follow the event stream (tests of static screens turn it off).
         close_client: close ``client`` when the app exits.
     """
@@ -73,6 +79,8 @@ class AntiapiApp(App[int]):
         Binding("3", "show('routing')", "Routing", show=False),
         Binding("4", "show('accounts')", "Accounts", show=False),
         Binding("5", "show('settings')", "Settings", show=False),
+        Binding("6", "show('remote')", "Remote", show=False),
+        Binding("7", "show('usage')", "Usage", show=False),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("q", "quit", "Quit"),
     ]
@@ -121,6 +129,10 @@ class AntiapiApp(App[int]):
                 yield AccountsPane(self.clock, id="accounts-pane")
             with TabPane(SCREENS["settings"], id="settings"):
                 yield SettingsPane(id="settings-pane")
+            with TabPane(SCREENS["remote"], id="remote"):
+                yield RemotePane(self.clock, self.tz, id="remote-pane")
+            with TabPane(SCREENS["usage"], id="usage"):
+                yield UsagePane(self.clock, id="usage-pane")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -151,6 +163,8 @@ class AntiapiApp(App[int]):
             "routing": "#routing-table",
             "accounts": "#accounts-table",
             "settings": "#set-default",
+            "remote": "#keys-table",
+            "usage": "#usage-table",
         }.get(screen)
         if target:
             try:
@@ -187,6 +201,8 @@ class AntiapiApp(App[int]):
         finally:
             self._loading -= 1
             self._replay()
+        self.reload_remote()
+        self.query_one(UsagePane).load()
 
     def _replay(self) -> None:
         if self._loading:
@@ -214,6 +230,19 @@ class AntiapiApp(App[int]):
             self.query_one(RoutingPane).set_routing(await self.client.routing())
         except AdminAPIError as e:
             self.notify(str(e), severity="error")
+
+    @work(exclusive=True, group="load-remote")
+    async def reload_remote(self) -> None:
+        """The Remote screen's snapshots (apart from the rest: a gateway without a state
+        database has no client keys, and that must not blank the other screens)."""
+        pane = self.query_one(RemotePane)
+        try:
+            view, keys = await asyncio.gather(self.client.remote_view(), self.client.keys())
+        except AdminAPIError as e:
+            pane.set_unavailable(str(e))
+            return
+        pane.set_remote(view)
+        pane.set_keys(keys)
 
     @work(exclusive=True, group="load-accounts")
     async def reload_accounts(self) -> None:
@@ -267,6 +296,8 @@ class AntiapiApp(App[int]):
     @on(AccountsUpdated)
     @on(SettingsUpdated)
     @on(SignInUpdated)
+    @on(RemoteUpdated)
+    @on(KeysUpdated)
     def _live(self, message: Any) -> None:
         if self._loading:
             self._held.append(message)
@@ -286,12 +317,21 @@ class AntiapiApp(App[int]):
             self.query_one(QuotaPane).update_quota(message.quota)
         elif isinstance(message, RequestLogged):
             self.query_one(RequestsPane).add_record(message.record)
+            self.query_one(UsagePane).mark_stale()
         elif isinstance(message, RoutingUpdated):
             self.query_one(RoutingPane).set_routing(message.routing)
         elif isinstance(message, AccountsUpdated):
             self.query_one(AccountsPane).set_accounts(message.accounts)
         elif isinstance(message, SettingsUpdated):
             self.query_one(SettingsPane).set_settings(message.settings)
+        elif isinstance(message, RemoteUpdated):
+            pane = self.query_one(RemotePane)
+            before = pane.view.active_keys if pane.view is not None else None
+            pane.set_remote(message.remote)
+            if before is not None and before != message.remote.active_keys:
+                self.reload_remote()  # keys created or revoked elsewhere (antiapi keys …)
+        elif isinstance(message, KeysUpdated):
+            self.query_one(RemotePane).set_keys(message.keys)
         elif isinstance(message, SignInUpdated):
             for screen in self.screen_stack:
                 if isinstance(screen, SignInScreen):

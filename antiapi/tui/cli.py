@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_URL", "DEFAULT_WEB_PORT", "add_arguments", "main", "read_tok
 DEFAULT_URL = "http://127.0.0.1:8964"
 DEFAULT_WEB_PORT = 8965
 TOKEN_FILENAME = "admin_token"
-SCREEN_NAMES = ("quota", "requests", "routing", "accounts", "settings")
+SCREEN_NAMES = ("quota", "requests", "routing", "accounts", "settings", "remote", "usage")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

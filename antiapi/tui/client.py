@@ -77,6 +77,14 @@ class AdminClient(Protocol):
     async def requests(self, query: w.RequestQuery) -> list[w.RequestRecord]: ...
     async def request(self, request_id: str) -> w.RequestRecord: ...
     async def models(self) -> list[w.ModelInfo]: ...
+    async def keys(self) -> list[w.ClientKeyInfo]: ...
+    async def create_key(self, body: w.KeyCreate) -> w.KeyCreated: ...
+    async def update_key(self, ident: str, patch: w.KeyPatch) -> w.ClientKeyInfo: ...
+    async def revoke_key(self, ident: str) -> w.ClientKeyInfo: ...
+    async def remote_view(self) -> w.RemoteView: ...
+    async def update_remote(self, patch: w.RemotePatch) -> w.RemoteView: ...
+    async def start_tunnel(self, body: w.TunnelStart) -> w.RemoteView: ...
+    async def stop_tunnel(self) -> w.RemoteView: ...
 
     def events(self) -> AsyncIterator[w.AdminEvent]:
         """Live events until the connection drops (then the iterator ends or raises)."""
@@ -121,11 +129,15 @@ class HttpAdminClient:
 
     # ---------------------------------------------------------------- plumbing
 
-    async def _call(self, method: str, path: str, typ: Any, *, body: Any = None, params: dict[str, Any] | None = None) -> Any:
+    async def _call(
+        self, method: str, path: str, typ: Any, *, body: Any = None, params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         content = _encoder.encode(body) if body is not None else None
         headers = {"content-type": "application/json"} if content is not None else None
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": httpx.Timeout(timeout)}
         try:
-            resp = await self._http.request(method, path, content=content, headers=headers, params=params)
+            resp = await self._http.request(method, path, content=content, headers=headers, params=params, **extra)
         except httpx.HTTPError as e:
             raise AdminUnavailable(f"cannot reach the gateway at {self.url}: {e or type(e).__name__}") from e
         if resp.status_code >= 400:
@@ -213,6 +225,31 @@ class HttpAdminClient:
 
     async def models(self) -> list[w.ModelInfo]:
         return await self._call("GET", "/models", list[w.ModelInfo])
+
+    async def keys(self) -> list[w.ClientKeyInfo]:
+        return await self._call("GET", "/keys", list[w.ClientKeyInfo])
+
+    async def create_key(self, body: w.KeyCreate) -> w.KeyCreated:
+        return await self._call("POST", "/keys", w.KeyCreated, body=body)
+
+    async def update_key(self, ident: str, patch: w.KeyPatch) -> w.ClientKeyInfo:
+        return await self._call("PATCH", f"/keys/{_seg(ident)}", w.ClientKeyInfo, body=patch)
+
+    async def revoke_key(self, ident: str) -> w.ClientKeyInfo:
+        return await self._call("DELETE", f"/keys/{_seg(ident)}", w.ClientKeyInfo)
+
+    async def remote_view(self) -> w.RemoteView:
+        return await self._call("GET", "/remote", w.RemoteView)
+
+    async def update_remote(self, patch: w.RemotePatch) -> w.RemoteView:
+        return await self._call("PATCH", "/remote", w.RemoteView, body=patch)
+
+    async def start_tunnel(self, body: w.TunnelStart) -> w.RemoteView:
+        # a tunnel tool may take its start timeout (30 s by default) to print its URL
+        return await self._call("POST", "/remote/tunnel", w.RemoteView, body=body, timeout=90.0)
+
+    async def stop_tunnel(self) -> w.RemoteView:
+        return await self._call("DELETE", "/remote/tunnel", w.RemoteView, timeout=30.0)
 
     # ---------------------------------------------------------------- events
 

@@ -13,7 +13,9 @@ from antiapi.wire import admin as w
 __all__ = [
     "AccountsUpdated",
     "ConnectionChanged",
+    "KeysUpdated",
     "QuotaUpdated",
+    "RemoteUpdated",
     "RequestLogged",
     "RoutingUpdated",
     "SettingsUpdated",
@@ -84,6 +86,24 @@ class SignInUpdated(Message):
         return isinstance(message, SignInUpdated) and message.flow.flow_id == self.flow.flow_id
 
 
+class RemoteUpdated(Message):
+    def __init__(self, remote: w.RemoteView) -> None:
+        super().__init__()
+        self.remote = remote
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RemoteUpdated)
+
+
+class KeysUpdated(Message):
+    def __init__(self, keys: list[w.ClientKeyInfo]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, KeysUpdated)
+
+
 class ConnectionChanged(Message):
     """The event stream connected (``error`` None) or dropped."""
 
@@ -112,4 +132,8 @@ def for_event(event: w.AdminEvent) -> Message | None:
         return SettingsUpdated(event.settings)
     if isinstance(event, w.SignInEvent):
         return SignInUpdated(event.flow)
+    if isinstance(event, w.RemoteEvent):
+        return RemoteUpdated(event.remote)
+    if isinstance(event, w.KeysEvent):
+        return KeysUpdated(event.keys)
     return None

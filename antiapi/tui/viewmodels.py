@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from antiapi.wire import admin as w
 
 __all__ = [
+    "KEY_COLUMNS",
+    "USAGE_COLUMNS",
     "QuotaRow",
+    "key_limits",
+    "key_patch",
+    "key_row",
+    "parse_limit",
+    "remote_lines",
+    "usage_row",
     "RequestRow",
     "account_row",
     "bar_cells",
@@ -93,6 +101,10 @@ def status_line(status: w.Status | None, *, connected: bool, error: str | None =
         f"{status.errors_per_min:.0f} err/min",
         f"antiapi {status.version}",
     ]
+    if status.tunnel_url:
+        parts.insert(2, f"⇄ {status.tunnel_url}")
+    if status.keys_required:
+        parts.insert(2, "🔒 keys")
     return " │ ".join(parts)
 
 
@@ -386,3 +398,130 @@ def patch_is_empty(patch: w.SettingsPatch) -> bool:
 
 def join_patterns(patterns: Iterable[str]) -> str:
     return ", ".join(patterns)
+
+
+# ---------------------------------------------------------------------------------------- remote access
+
+KEY_COLUMNS = ("ID", "Name", "Key", "Used", "Today", "Limits", "Status")
+
+
+def key_limits(k: w.ClientKeyInfo) -> str:
+    parts = []
+    if k.rpm_limit:
+        parts.append(f"{k.rpm_limit}/min")
+    if k.tokens_per_day:
+        parts.append(f"{format_count(k.tokens_per_day)} tok/d")
+    return " · ".join(parts) or "—"
+
+
+def key_row(k: w.ClientKeyInfo, now: float, tz: _dt.tzinfo | None = None) -> tuple[str, ...]:
+    """One client key: never the key, only its first characters. ``Today``: requests · tokens."""
+    if k.last_used_at is None:
+        used = "never"
+    elif now - k.last_used_at < 86400:
+        used = _clock(k.last_used_at, tz)[:5]
+    else:
+        used = _dt.datetime.fromtimestamp(k.last_used_at, tz).strftime("%Y-%m-%d")
+    today = f"{k.requests_today} · {format_count(k.tokens_today)}" if k.requests_today else "—"
+    return (str(k.id), k.name, k.prefix[:7] + "…", used, today, key_limits(k), "revoked" if k.revoked else "active")
+
+
+def parse_limit(text: str, what: str) -> int | None:
+    """A limit typed in a form: empty or ``-`` means none; ``30``, ``2k``, ``1.5m`` are numbers.
+
+    Raises:
+        ValueError: not a positive whole number (the message names the field).
+    """
+    t = text.strip().lower().replace(",", "").replace("_", "")
+    if t in ("", "-", "none", "no"):
+        return None
+    mult = 1
+    if t[-1:] in ("k", "m"):
+        mult = 1000 if t[-1] == "k" else 1_000_000
+        t = t[:-1]
+    try:
+        value = float(t) * mult
+    except ValueError:
+        raise ValueError(f"{what}: type a whole number such as 60 or 2k, or leave it empty for no limit") from None
+    if value < 1 or value != int(value):
+        raise ValueError(f"{what}: must be a whole number of at least 1 (empty: no limit)")
+    return int(value)
+
+
+def key_patch(k: w.ClientKeyInfo, rpm_text: str, tokens_text: str) -> w.KeyPatch:
+    """The ``PATCH /admin/keys/{id}`` body for what the limits form says (only what changed)."""
+    rpm = parse_limit(rpm_text, "requests per minute")
+    tpd = parse_limit(tokens_text, "tokens per day")
+    patch = w.KeyPatch()
+    if rpm != k.rpm_limit:
+        patch.rpm_limit = rpm
+    if tpd != k.tokens_per_day:
+        patch.tokens_per_day = tpd
+    return patch
+
+
+_TUNNEL_MARK = {"running": "●", "starting": "…", "restarting": "↻", "failed": "✗", "stopped": "○"}
+
+
+def remote_lines(view: w.RemoteView) -> list[tuple[str, str]]:
+    """The Remote screen's summary: ``(text, level)`` lines, level "ok" | "warn" | "bad" | "" (colour;
+    every state is also spelt out, never colour alone)."""
+    lines: list[tuple[str, str]] = []
+    if view.exposed:
+        lines.append((f"Listening on {view.host}: reachable from other machines (plain HTTP)", "warn"))
+    else:
+        lines.append((f"Listening on {view.host}: this machine only (others: SSH port-forward)", ""))
+    n = view.active_keys
+    keys = f"{n} active key{'s' if n != 1 else ''}"
+    if view.keys_required and n:
+        lines.append((f"Client keys: required on every request ({keys})", "ok"))
+    elif view.keys_required:
+        lines.append(("Client keys: required, but none exists: every request is refused (n: create one)", "bad"))
+    else:
+        lines.append(("Client keys: not required (loopback, no key yet); a tunnel needs one first (n)", ""))
+    t = view.tunnel
+    tool = t.kind or view.provider
+    if t.state == "stopped":
+        text = f"Tunnel: ○ stopped · tool: {tool or 'none chosen (t)'}"
+        if view.auto_start:
+            text += " · starts with the server"
+        lines.append((text, ""))
+    else:
+        text = f"Tunnel: {tool} {_TUNNEL_MARK.get(t.state, '?')} {t.state}"
+        if t.restarts:
+            text += f" (restarted {t.restarts}×)"
+        level = {"running": "ok", "failed": "bad"}.get(t.state, "warn")
+        lines.append((text, level))
+        if t.url and t.state in ("running", "restarting"):
+            lines.append((f"  Public URL: {t.url}", level))
+        if t.error:
+            lines.append(("  " + t.error.splitlines()[0][:200], "bad" if t.state == "failed" else "warn"))
+    tools = []
+    for tt in view.tools:
+        tools.append(f"{tt.kind} {'✓' if tt.installed else '✗ not installed'}")
+    if tools:
+        lines.append(("Tools: " + " · ".join(tools), ""))
+    chosen = next((tt for tt in view.tools if tt.kind == view.provider), None)
+    if chosen is not None and not chosen.installed and chosen.install:
+        lines.append((f"  {chosen.install}", "warn"))
+    if view.provider == "ngrok":
+        lines.append((f"ngrok authtoken: {'saved' if view.authtoken_set else 'not saved (t), or set in ngrok config'}", ""))
+    return lines
+
+
+# ---------------------------------------------------------------------------------------- usage
+
+USAGE_COLUMNS = ("Group", "Requests", "Errors", "In tok", "Out tok", "Cached", "Avg latency", "Avg TTFT")
+
+
+def usage_row(a: w.UsageAggregate) -> tuple[str, ...]:
+    return (
+        a.key if a.key is not None else "—",
+        str(a.requests),
+        str(a.errors),
+        format_count(a.input_tokens),
+        format_count(a.output_tokens),
+        format_count(a.cached_tokens),
+        format_ms(a.avg_latency_ms),
+        format_ms(a.avg_ttft_ms),
+    )

@@ -3,6 +3,24 @@
 May import: stdlib only. Nothing here runs at import. See docs/remote-access.md.
 """
 
-from antiapi.tunnels.supervisor import TOOLS, ToolSpec, Tunnel, TunnelError, find_binary, tunnel_from_settings
+from antiapi.tunnels.supervisor import (
+    NGROK_API_DEFAULT,
+    TOOLS,
+    ToolSpec,
+    Tunnel,
+    TunnelError,
+    find_binary,
+    tool_status,
+    tunnel_from_settings,
+)
 
-__all__ = ["TOOLS", "ToolSpec", "Tunnel", "TunnelError", "find_binary", "tunnel_from_settings"]
+__all__ = [
+    "NGROK_API_DEFAULT",
+    "TOOLS",
+    "ToolSpec",
+    "Tunnel",
+    "TunnelError",
+    "find_binary",
+    "tool_status",
+    "tunnel_from_settings",
+]

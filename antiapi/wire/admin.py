@@ -40,15 +40,23 @@ __all__ = [
     "ApiKeyAccount",
     "Chain",
     "ChainEdit",
+    "ClientKeyInfo",
     "Cooldown",
     "Entry",
     "ErrorBody",
     "ErrorDetail",
     "Flow",
+    "KeyCreate",
+    "KeyCreated",
+    "KeyPatch",
+    "KeysEvent",
     "ModelInfo",
     "ProviderType",
     "QuotaEvent",
     "QuotaWindow",
+    "RemoteEvent",
+    "RemotePatch",
+    "RemoteView",
     "RequestEvent",
     "RequestQuery",
     "RequestRecord",
@@ -64,6 +72,9 @@ __all__ = [
     "SignInStart",
     "Status",
     "StatusEvent",
+    "TunnelStart",
+    "TunnelStatus",
+    "TunnelTool",
     "UsageAggregate",
     "decode_event",
     "encode_event",
@@ -76,7 +87,7 @@ __all__ = [
 Strategy = Literal["ordered", "round_robin", "least_used"]
 STRATEGIES: tuple[str, ...] = ("ordered", "round_robin", "least_used")
 #: what ``GET /admin/usage?by=`` accepts
-USAGE_GROUPS: tuple[str, ...] = ("account", "model", "upstream_model", "day")
+USAGE_GROUPS: tuple[str, ...] = ("account", "model", "upstream_model", "day", "client_key")
 #: the non-numeric values ``GET /admin/requests?status=`` accepts (besides ``429`` or ``5xx``)
 STATUS_FILTERS: tuple[str, ...] = ("ok", "error")
 
@@ -100,6 +111,10 @@ class Status(Struct, kw_only=True):
     models: int = 0
     #: the server's clock (epoch seconds) when this was taken
     time: float = 0.0
+    #: every gateway request needs a client key now
+    keys_required: bool = False
+    #: the public tunnel URL while a tunnel runs
+    tunnel_url: str | None = None
 
 
 # ---------------------------------------------------------------------------------------- errors
@@ -158,16 +173,22 @@ class AccountPatch(Struct, forbid_unknown_fields=True):
 
 
 class ApiKeyAccount(Struct, forbid_unknown_fields=True, kw_only=True):
-    """``POST /admin/accounts/apikey``: add an API-key provider (the backend may answer 501 with
-    a note pointing to the config file)."""
+    """``POST /admin/accounts/apikey``: add an API-key provider (``openai`` — also any
+    OpenAI-compatible server with ``base_url`` —, ``anthropic`` or ``gemini``).
+
+    ``models``: the upstream model ids to serve; empty: the gateway asks the upstream for its
+    model list (which also checks the key). ``api_key`` may be empty for servers that need none
+    (a local Ollama)."""
 
     type: str
     name: str
-    api_key: str
+    api_key: str = ""
     base_url: str | None = None
+    models: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:  # never show the key in logs or tracebacks
-        return f"ApiKeyAccount(type={self.type!r}, name={self.name!r}, api_key='***', base_url={self.base_url!r})"
+        return (f"ApiKeyAccount(type={self.type!r}, name={self.name!r}, api_key='***', base_url={self.base_url!r}, "
+                f"models={self.models!r})")
 
 
 class SignInStart(Struct, forbid_unknown_fields=True):
@@ -290,6 +311,121 @@ class SettingsPatch(Struct, forbid_unknown_fields=True, kw_only=True):
     background_patterns: list[str] | UnsetType = UNSET
     auto_start_tunnel: bool | UnsetType = UNSET
     auto_open: bool | UnsetType = UNSET
+
+
+# ---------------------------------------------------------------------------------------- remote access
+
+
+class ClientKeyInfo(Struct, kw_only=True):
+    """``GET /admin/keys``: one client key (never the key itself, nor its hash)."""
+
+    id: int
+    name: str
+    #: the first characters of the key (``aa-AbCdEfGh``), to tell keys apart
+    prefix: str
+    created_at: float
+    last_used_at: float | None = None
+    revoked: bool = False
+    revoked_at: float | None = None
+    #: optional limits (None: none)
+    rpm_limit: int | None = None
+    tokens_per_day: int | None = None
+    #: requests and tokens (input + output) made with this key today (UTC)
+    requests_today: int = 0
+    tokens_today: int = 0
+
+
+class KeyCreate(Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /admin/keys``."""
+
+    name: str
+    rpm_limit: int | None = None
+    tokens_per_day: int | None = None
+
+
+class KeyCreated(Struct, kw_only=True):
+    """The answer to ``POST /admin/keys``: the only time ``secret`` (the key) is shown."""
+
+    key: ClientKeyInfo
+    secret: str
+
+    def __repr__(self) -> str:  # never show the key in logs or tracebacks
+        return f"KeyCreated(key={self.key!r}, secret='***')"
+
+
+class KeyPatch(Struct, forbid_unknown_fields=True, kw_only=True):
+    """``PATCH /admin/keys/{id}``: change a key's limits (``null`` removes one; absent stays)."""
+
+    rpm_limit: int | None | UnsetType = UNSET
+    tokens_per_day: int | None | UnsetType = UNSET
+
+
+class TunnelTool(Struct, kw_only=True):
+    """A tunnel tool antiapi can run, and whether this machine has it."""
+
+    kind: str
+    installed: bool = False
+    #: the executable that would run
+    path: str | None = None
+    #: how to install it (shown when it is missing)
+    install: str = ""
+    #: what starting it exposes
+    exposes: str = ""
+
+
+class TunnelStatus(Struct, kw_only=True):
+    """The tunnel now (``state``: "stopped" | "starting" | "running" | "restarting" | "failed")."""
+
+    kind: str | None = None
+    state: str = "stopped"
+    #: the public URL while it runs (cloudflared and localtunnel pick a new one on every start)
+    url: str | None = None
+    #: why it failed or is restarting, with what the tool printed last
+    error: str | None = None
+    restarts: int = 0
+    pid: int | None = None
+    started_at: float | None = None
+    last_output: list[str] = field(default_factory=list)
+
+
+class RemoteView(Struct, kw_only=True):
+    """``GET /admin/remote``: how the gateway can be reached, the tunnel and its settings."""
+
+    #: the address the gateway listens on
+    host: str = "127.0.0.1"
+    #: listening beyond loopback (``--host``)
+    exposed: bool = False
+    #: every gateway request needs a client key now (exposed, a tunnel, or a key exists)
+    keys_required: bool = False
+    active_keys: int = 0
+    tunnel: TunnelStatus = field(default_factory=TunnelStatus)
+    #: the tunnel tool to start (setting): "cloudflared" | "ngrok" | "localtunnel" | None
+    provider: str | None = None
+    #: a path or command overriding the tool's executable (setting)
+    binary: str | None = None
+    #: an ngrok authtoken is saved (never shown)
+    authtoken_set: bool = False
+    #: start the tunnel with the server (the ``auto_start_tunnel`` setting)
+    auto_start: bool = False
+    tools: list[TunnelTool] = field(default_factory=list)
+
+
+class RemotePatch(Struct, forbid_unknown_fields=True, kw_only=True):
+    """``PATCH /admin/remote``: the tunnel settings (absent stays; ``null`` clears)."""
+
+    provider: str | None | UnsetType = UNSET
+    binary: str | None | UnsetType = UNSET
+    authtoken: str | None | UnsetType = UNSET
+
+    def __repr__(self) -> str:  # never show the authtoken in logs or tracebacks
+        token = self.authtoken if self.authtoken is UNSET or self.authtoken is None else "***"
+        return f"RemotePatch(provider={self.provider!r}, binary={self.binary!r}, authtoken={token!r})"
+
+
+class TunnelStart(Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /admin/remote/tunnel``: start the tunnel (``provider`` None: the saved setting)."""
+
+    provider: str | None = None
 
 
 # ---------------------------------------------------------------------------------------- quota
@@ -449,10 +585,25 @@ class SignInEvent(Struct, tag="signin", tag_field="type"):
     flow: SignInFlow
 
 
-AdminEvent = Union[RequestEvent, QuotaEvent, StatusEvent, AccountsEvent, RoutingEvent, SettingsEvent, SignInEvent]
+class RemoteEvent(Struct, tag="remote", tag_field="type"):
+    """The tunnel or the exposure changed (started, new URL, crashed, stopped, settings)."""
+
+    remote: RemoteView
+
+
+class KeysEvent(Struct, tag="keys", tag_field="type"):
+    """A client key was created, revoked or changed."""
+
+    keys: list[ClientKeyInfo]
+
+
+AdminEvent = Union[
+    RequestEvent, QuotaEvent, StatusEvent, AccountsEvent, RoutingEvent, SettingsEvent, SignInEvent, RemoteEvent, KeysEvent
+]
 
 _EVENT_CLASSES: tuple[type, ...] = (
-    RequestEvent, QuotaEvent, StatusEvent, AccountsEvent, RoutingEvent, SettingsEvent, SignInEvent,
+    RequestEvent, QuotaEvent, StatusEvent, AccountsEvent, RoutingEvent, SettingsEvent, SignInEvent, RemoteEvent,
+    KeysEvent,
 )
 #: SSE event name -> event Struct
 EVENT_TYPES: dict[str, type] = {cls.__struct_config__.tag: cls for cls in _EVENT_CLASSES}  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 import msgspec
 
-from antiapi.server.admin import EventHub, SignInManager
+from antiapi.server.admin import AdminError, EventHub, SignInManager
 from antiapi.wire import admin as w
 
 T0 = 1_760_000_000.0  # a fixed "now" for deterministic screens
@@ -116,6 +116,24 @@ class FakeBackend:
             on_done=self._signed_in, publish=self.emit, clock=clock,
         )
         self.flow_objects: list[FakeSignIn] = []
+        self.key_list = [
+            w.ClientKeyInfo(id=1, name="laptop", prefix="aa-AbCdEfGh", created_at=T0 - 86400, last_used_at=T0 - 120,
+                            requests_today=12, tokens_today=34500),
+            w.ClientKeyInfo(id=2, name="ci", prefix="aa-QrStUvWx", created_at=T0 - 3 * 86400, rpm_limit=30,
+                            tokens_per_day=2_000_000),
+            w.ClientKeyInfo(id=3, name="old-phone", prefix="aa-MnOpQrSt", created_at=T0 - 9 * 86400, revoked=True,
+                            revoked_at=T0 - 86400),
+        ]
+        self.remote_state = w.RemoteView(
+            host="127.0.0.1", keys_required=True, active_keys=2, provider="cloudflared",
+            tunnel=w.TunnelStatus(kind="cloudflared", state="running", url="https://calm-words-here.trycloudflare.com",
+                                  restarts=1, pid=4242, started_at=T0 - 600),
+            tools=[w.TunnelTool(kind="cloudflared", installed=True, path="/usr/bin/cloudflared"),
+                   w.TunnelTool(kind="ngrok", install="Install ngrok from https://ngrok.com/download"),
+                   w.TunnelTool(kind="localtunnel", install="npm install -g localtunnel")],
+        )
+        #: the secret of the last key created (tests check the dialog shows it)
+        self.last_secret: str | None = None
 
     # ---------------------------------------------------------------- test controls
 
@@ -299,7 +317,8 @@ class FakeBackend:
         for r in self.records:
             if (since is not None and r.time < since) or (until is not None and r.time >= until):
                 continue
-            key = {"account": r.provider, "model": r.model, "upstream_model": r.upstream_model, "day": "2025-10-09"}[by]
+            key = {"account": r.provider, "model": r.model, "upstream_model": r.upstream_model, "day": "2025-10-09",
+                   "client_key": r.client_key}[by]
             g = groups.setdefault(key, w.UsageAggregate(key=key))
             g.requests += 1
             g.errors += r.status >= 400
@@ -323,6 +342,80 @@ class FakeBackend:
             w.ModelInfo(name="gpt-5", accounts=["codex:me@example.com"]),
             w.ModelInfo(name="coding", kind="flow", accounts=["codex:me@example.com", "copilot:octo", "openai"]),
         ]
+
+    # ---------------------------------------------------------------- remote access
+
+    def _active(self) -> list[w.ClientKeyInfo]:
+        return [k for k in self.key_list if not k.revoked]
+
+    def _find_key(self, ident: str) -> int:
+        for i, k in enumerate(self.key_list):
+            if str(k.id) == ident or (k.name == ident and not k.revoked):
+                return i
+        raise KeyError(f"no client key with id or name {ident!r}")
+
+    def _remote_changed(self) -> None:
+        self.remote_state = msgspec.structs.replace(self.remote_state, active_keys=len(self._active()))
+        self.emit(w.KeysEvent(list(self.key_list)))
+        self.emit(w.RemoteEvent(self.remote_state))
+
+    async def keys(self) -> list[w.ClientKeyInfo]:
+        return list(self.key_list)
+
+    async def create_key(self, body: w.KeyCreate) -> w.KeyCreated:
+        self.calls.append(("create_key", body.name, body.rpm_limit, body.tokens_per_day))
+        if any(k.name == body.name for k in self._active()):
+            raise AdminError(f"an active key is already named {body.name!r}", status=409, code="conflict")
+        k = w.ClientKeyInfo(id=max(k.id for k in self.key_list) + 1, name=body.name, prefix="aa-NewKey00",
+                            created_at=self.clock(), rpm_limit=body.rpm_limit, tokens_per_day=body.tokens_per_day)
+        self.key_list.append(k)
+        self.last_secret = "aa-NewKey00" + "x" * 35
+        self._remote_changed()
+        return w.KeyCreated(key=k, secret=self.last_secret)
+
+    async def update_key(self, ident: str, patch: w.KeyPatch) -> w.ClientKeyInfo:
+        i = self._find_key(ident)
+        changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
+        self.calls.append(("update_key", ident, changes))
+        self.key_list[i] = msgspec.structs.replace(self.key_list[i], **changes)
+        self._remote_changed()
+        return self.key_list[i]
+
+    async def revoke_key(self, ident: str) -> w.ClientKeyInfo:
+        i = self._find_key(ident)
+        self.calls.append(("revoke_key", ident))
+        self.key_list[i] = msgspec.structs.replace(self.key_list[i], revoked=True, revoked_at=self.clock())
+        self._remote_changed()
+        return self.key_list[i]
+
+    async def remote_view(self) -> w.RemoteView:
+        return self.remote_state
+
+    async def update_remote(self, patch: w.RemotePatch) -> w.RemoteView:
+        changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
+        self.calls.append(("update_remote", {k: ("***" if k == "authtoken" else v) for k, v in changes.items()}))
+        if "authtoken" in changes:
+            self.remote_state = msgspec.structs.replace(self.remote_state, authtoken_set=bool(changes.pop("authtoken")))
+        self.remote_state = msgspec.structs.replace(self.remote_state, **changes)
+        self._remote_changed()
+        return self.remote_state
+
+    async def start_tunnel(self, body: w.TunnelStart) -> w.RemoteView:
+        self.calls.append(("start_tunnel", body.provider))
+        if not self._active():
+            raise AdminError("no client key exists: create one first", status=409, code="client_key_required")
+        kind = body.provider or self.remote_state.provider
+        self.remote_state = msgspec.structs.replace(
+            self.remote_state, keys_required=True,
+            tunnel=w.TunnelStatus(kind=kind, state="running", url=f"https://fresh-{kind}.trycloudflare.com", pid=4343))
+        self._remote_changed()
+        return self.remote_state
+
+    async def stop_tunnel(self) -> w.RemoteView:
+        self.calls.append(("stop_tunnel",))
+        self.remote_state = msgspec.structs.replace(self.remote_state, tunnel=w.TunnelStatus())
+        self._remote_changed()
+        return self.remote_state
 
     def events(self) -> AsyncIterator[w.AdminEvent]:
         self.loop = asyncio.get_running_loop()

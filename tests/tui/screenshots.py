@@ -16,6 +16,8 @@ from textual.widgets import Input
 
 from antiapi.tui.app import AntiapiApp
 from antiapi.tui.screens.accounts import SignInScreen
+from antiapi.tui.screens.remote import KeyShownScreen, RemotePane
+from antiapi.tui.screens.usage import UsagePane
 from antiapi.tui.screens.requests import RequestDetailScreen
 from antiapi.tui.screens.routing import ChainEditorScreen
 from antiapi.tui.widgets.quota import QuotaList
@@ -69,6 +71,10 @@ SCENARIOS: dict[str, tuple[tuple[int, int], Callable[[Pilot], Awaitable[None]]]]
     "request-detail": ((100, 30), _show("requests", "enter", until=lambda a: isinstance(a.screen, RequestDetailScreen))),
     "routing-editor": ((100, 30), _show("routing", "e", until=lambda a: isinstance(a.screen, ChainEditorScreen))),
     "signin": ((100, 30), _show("accounts", "g", until=lambda a: isinstance(a.screen, SignInScreen) and a.screen.flow is not None)),
+    "remote": ((80, 24), _show("remote", until=lambda a: a.query_one(RemotePane).view is not None
+                              and a.query_one("#keys-table").row_count == 3)),  # type: ignore[attr-defined]
+    "key-created": ((100, 30), _show("remote", "n", *"tablet", "ctrl+s", until=lambda a: isinstance(a.screen, KeyShownScreen))),
+    "usage": ((80, 24), _show("usage", until=lambda a: bool(a.query_one(UsagePane).rows))),
 }
 
 

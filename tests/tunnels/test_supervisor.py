@@ -1,64 +1,16 @@
-"""Tunnel supervision with stand-in executables (ngrok, cloudflared, lt) written into a temp dir
-put first on PATH. They print their public URL the way the real tools do, crash or hang."""
+"""Tunnel supervision with stand-in executables (ngrok, cloudflared, lt; tests/tunnels/standins.py)
+written into a temp dir put first on PATH (the ``bindir`` fixture, conftest.py). They print their
+public URL the way the real tools do, crash or hang: the real services cannot be reached from here."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import sys
-import textwrap
 
 import pytest
 
 from antiapi.tunnels import Tunnel, TunnelError, find_binary, tunnel_from_settings
-
-STANDIN = textwrap.dedent(
-    """\
-    #!{python}
-    import json, os, sys, time
-    tool = os.path.basename(sys.argv[0])
-    mode = os.environ.get("STANDIN_MODE", "ok")
-    log = os.environ["STANDIN_LOG"]
-    n = sum(1 for _ in open(log)) + 1 if os.path.exists(log) else 1
-    with open(log, "a") as f:
-        f.write(json.dumps({{"argv": sys.argv[1:], "t": time.time(), "n": n, "token": os.environ.get("NGROK_AUTHTOKEN")}}) + "\\n")
-    def out(s, err=False):
-        (sys.stderr if err else sys.stdout).write(s + "\\n"); (sys.stderr if err else sys.stdout).flush()
-    if mode == "fail":
-        out("ERROR: authentication failed: Usage of ngrok requires a verified account and authtoken.", err=True); sys.exit(1)
-    if tool == "ngrok":
-        out(json.dumps({{"lvl": "info", "msg": "open config file", "obj": "app"}}))
-        if mode != "hang":
-            out(json.dumps({{"addr": "http://127.0.0.1:8964", "lvl": "info", "msg": "started tunnel", "name": "command_line",
-                            "obj": "tunnels", "t": "2026-01-01T00:00:00Z", "url": "https://run%d.ngrok-free.app" % n}}))
-    elif tool == "cloudflared":
-        out("2026-01-01T00:00:00Z INF Requesting new quick Tunnel on trycloudflare.com...", err=True)
-        if mode != "hang":
-            out("2026-01-01T00:00:00Z INF +------------------------------------------------------------+", err=True)
-            out("2026-01-01T00:00:00Z INF |  Your quick Tunnel has been created! Visit it at (it may take some time to be reachable):  |", err=True)
-            out("2026-01-01T00:00:00Z INF |  https://run%d-calm-words.trycloudflare.com                 |" % n, err=True)
-    else:  # lt
-        if mode != "hang":
-            out("your url is: https://run%d.loca.lt" % n)
-    if mode == "crash" or (mode == "crash_once" and n == 1):
-        time.sleep(0.3); sys.exit(3)
-    while True:
-        time.sleep(1)
-    """
-)
-
-
-@pytest.fixture
-def bindir(tmp_path, monkeypatch):
-    d = tmp_path / "bin"
-    d.mkdir()
-    for name in ("ngrok", "cloudflared", "lt"):
-        p = d / name
-        p.write_text(STANDIN.format(python=sys.executable))
-        p.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{d}{os.pathsep}{os.environ.get('PATH', '')}")
-    return d
 
 
 def runs(log) -> list[dict]:
