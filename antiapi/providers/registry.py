@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from importlib.metadata import entry_points
 
 from antiapi.providers.http import httpx
@@ -17,6 +18,8 @@ BUILTIN = {
     "codex": "antiapi.providers.codex:CodexProvider",
     "copilot": "antiapi.providers.copilot:CopilotProvider",
 }
+
+log = logging.getLogger("antiapi.providers")
 
 #: provider types whose accounts are signed in (``antiapi login <type>``) rather than configured
 SIGNED_IN_TYPES = ("codex", "copilot")
@@ -43,12 +46,18 @@ def provider_class(type_name: str):
 
 
 def build_providers(cfg, *, transport: httpx.AsyncBaseTransport | None = None) -> dict[str, Provider]:
-    """One provider per configured entry, plus one per signed-in account.
+    """One provider per configured entry, plus one per signed-in account, plus the API-key
+    providers added from the dashboard (:mod:`antiapi.providers.stored`).
 
     A ``codex``/``copilot`` entry with ``account:`` pins that account. One without ``account`` is a
     template (endpoints, options) applied to every signed-in account of its type, each becoming a
     provider named ``<entry name>:<account label>``. Signed-in accounts of a type the config does
     not mention at all become ``<type>:<label>`` with default settings.
+
+    Providers added from the dashboard (``<data_dir>/accounts/apikey/<name>.json``) come last, in
+    the order they were added; a config entry of the same name wins (a warning says so). They
+    serve their saved models through ``list_models()`` (``dynamic_models``), which the gateway
+    routes at start.
     """
     import dataclasses
 
@@ -82,4 +91,24 @@ def build_providers(cfg, *, transport: httpx.AsyncBaseTransport | None = None) -
                 else:
                     pc = dataclasses.replace(tmpl, name=f"{tmpl.name}:{label}", account=label)
                 out[pc.name] = provider_class(ptype)(pc, **kw)
+    _add_stored(cfg, out, kw)
     return out
+
+
+def _add_stored(cfg, out: dict[str, Provider], kw: dict) -> None:
+    from antiapi.providers import stored
+
+    store = stored.ApiKeyStore(cfg.data_dir)
+    for entry in store.entries():
+        if entry.name in out or entry.name in cfg.providers:
+            log.warning(
+                "providers: %s is in the config file and was also added from the dashboard (%s); the config "
+                "file's entry is used. Delete that file (or remove the entry from the config file).",
+                entry.name, store.path(entry.name),
+            )
+            continue
+        try:
+            out[entry.name] = stored.build_provider(entry, **kw)
+        except Exception as e:  # one bad saved provider must not stop the gateway
+            log.warning("provider %s (added from the dashboard, %s) could not be built: %s",
+                        entry.name, store.path(entry.name), e)

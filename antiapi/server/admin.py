@@ -633,13 +633,14 @@ def admin_router(
     async def patch_account(name: FromPath[str], data: JSONBody[w.AccountPatch]) -> w.AccountInfo:
         return await backend.set_account_enabled(name, data.enabled)
 
-    @delete("/accounts/{name:str}", summary="Remove a signed-in account", status_code=204)
+    @delete("/accounts/{name:str}", summary="Remove a signed-in account or a dashboard-added API-key provider", status_code=204)
     async def remove_account(name: FromPath[str]) -> None:
         await backend.remove_account(name)
 
-    @post("/accounts/apikey", summary="Add an API-key provider (501 with a note when unsupported)", status_code=201)
+    @post("/accounts/apikey", summary="Add an API-key provider (OpenAI or compatible, Anthropic, Gemini), served at once",
+          status_code=201)
     async def add_api_key(data: JSONBody[w.ApiKeyAccount]) -> w.AccountInfo:
-        problems = [f"{k}: required" for k in ("type", "name", "api_key") if not getattr(data, k).strip()]
+        problems = [f"{k}: required" for k in ("type", "name") if not getattr(data, k).strip()]
         if problems:
             raise AdminError("the API-key account is incomplete", status=422, code="invalid_value", details=problems)
         return await backend.add_api_key(data)

@@ -318,6 +318,8 @@ class AntiapiApp(App[int]):
         elif isinstance(message, RequestLogged):
             self.query_one(RequestsPane).add_record(message.record)
             self.query_one(UsagePane).mark_stale()
+            if message.record.client_key:
+                self.query_one(RemotePane).mark_stale()
         elif isinstance(message, RoutingUpdated):
             self.query_one(RoutingPane).set_routing(message.routing)
         elif isinstance(message, AccountsUpdated):

@@ -286,3 +286,110 @@ def test_auto_start_setting_starts_the_saved_tunnel_with_antiapi_serve(tmp_path,
     while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not os.path.exists(f"/proc/{pid}"), "the tunnel tool outlived the gateway"
+
+
+async def test_dashboard_creates_a_key_and_opens_the_tunnel_that_an_sdk_then_uses(gw):
+    """The Remote screen against the real gateway: a key made in the dashboard (shown once), the
+    tunnel tool chosen and started there; an SDK reaches the gateway through the tunnel with that
+    key, and the Usage screen counts the request under the key's name."""
+    import asyncio
+
+    from textual.widgets import DataTable, Input, Select, Static
+
+    from antiapi.tui.app import AntiapiApp
+    from antiapi.tui.client import HttpAdminClient
+    from antiapi.tui.screens.remote import KeyCreateScreen, KeyShownScreen, RemotePane, TunnelSettingsScreen
+    from tests.tui.test_app import text_of, until
+
+    token = (gw.data_dir / "admin_token").read_text().strip()
+    app = AntiapiApp(HttpAdminClient(gw.url, token), close_client=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.connected, timeout=10)
+        await pilot.press("6")
+        pane = app.query_one(RemotePane)
+        info = app.query_one("#remote-info", Static)
+        await until(pilot, lambda: pane.view is not None, timeout=10)
+        assert "Client keys: not required" in text_of(info) and "Tunnel: ○ stopped" in text_of(info)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, KeyCreateScreen))
+        await pilot.press(*"tablet", "ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, KeyShownScreen), timeout=10)
+        key = app.screen.query_one("#keyshown-secret", Input).value
+        assert key.startswith("aa-") and len(key) == 46
+        await pilot.press("escape")
+        table = app.query_one("#keys-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1, timeout=10)
+        assert table.get_row_at(0)[1] == "tablet" and table.get_row_at(0)[2] == key[:7] + "…"
+        await until(pilot, lambda: "required on every request (1 active key)" in text_of(info), timeout=10)
+        # no tool chosen yet: s opens the settings
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, TunnelSettingsScreen))
+        app.screen.query_one("#tunnel-tool", Select).value = "cloudflared"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, TunnelSettingsScreen))
+        await until(pilot, lambda: "tool: cloudflared" in text_of(info), timeout=10)
+        await pilot.press("s")
+        await until(pilot, lambda: "Public URL: https://run1-calm-words.trycloudflare.com" in text_of(info), timeout=20)
+
+        via = f"http://127.0.0.1:{forward_port(gw.forward_file)}"
+
+        def call() -> str:
+            c = openai.OpenAI(base_url=via + "/v1", api_key=key, max_retries=0)
+            return c.chat.completions.create(model="m", messages=MSGS).choices[0].message.content
+
+        assert await asyncio.to_thread(call) == "through the tunnel"
+        await until(pilot, lambda: table.get_row_at(0)[4].startswith("1 · "), timeout=10)
+        await pilot.press("7")
+        for _ in range(4):  # account -> model -> upstream model -> day -> client key
+            await pilot.press("g")
+        usage = app.query_one("#usage-table", DataTable)
+        await until(pilot, lambda: usage.row_count == 1 and usage.get_row_at(0)[0] == "tablet", timeout=10)
+        assert usage.get_row_at(0)[1] == "1"
+
+
+def _tmux_available() -> bool:
+    import shutil
+
+    return shutil.which("tmux") is not None
+
+
+@pytest.mark.skipif(not _tmux_available(), reason="tmux is not installed (apt-get install -y tmux)")
+def test_antiapi_tui_remote_screen_in_a_real_terminal(tmp_path, standins):
+    """`antiapi serve --headless --tunnel cloudflared` and `antiapi tui --screen remote` in tmux."""
+    from tests.e2e.test_admin_integration import Tmux, shell
+
+    data = tmp_path / "data"
+    data.mkdir()
+    key = subprocess.run([sys.executable, "-m", "antiapi", "keys", "--data-dir", str(data), "create", "--name", "tmux"],
+                         capture_output=True, text=True, timeout=30)
+    assert key.returncode == 0, key.stderr
+    port = _free_port()
+    env = {**os.environ, "ANTI_API_DATA_DIR": str(data)}
+    proc = subprocess.Popen([sys.executable, "-m", "antiapi", "serve", "--headless", "--port", str(port), "--tunnel",
+                             "cloudflared"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    term = None
+    try:
+        token = None
+        deadline = time.monotonic() + 20
+        while token is None and time.monotonic() < deadline:
+            f = data / "admin_token"
+            token = f.read_text().strip() if f.exists() else None
+            time.sleep(0.05)
+        _wait_json(f"http://127.0.0.1:{port}/admin/remote", {"authorization": f"Bearer {token}"},
+                   lambda v: v.get("tunnel", {}).get("state") == "running")
+        term = Tmux(shell(sys.executable, "-m", "antiapi", "tui", "--url", f"http://127.0.0.1:{port}", "--data-dir",
+                          str(data), "--screen", "remote") + "; echo EXIT=$?; sleep 60")
+        screen = term.wait_for("Public URL", timeout=30)
+        assert "https://run1-calm-words.trycloudflare.com" in screen and "tmux" in screen
+        assert "required on every request" in screen
+        term.keys("x")
+        term.wait_for("Stop the tunnel?", timeout=10)
+        term.keys("y")
+        screen = term.wait_for("Tunnel: ○ stopped", timeout=15)
+        term.keys("q")
+        term.wait_for("EXIT=0", timeout=15)
+    finally:
+        if term is not None:
+            term.kill()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)

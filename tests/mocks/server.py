@@ -107,7 +107,8 @@ class MockUpstream:
 
     Args:
         dialect: one of ``DIALECTS`` or ``"all"``.
-        api_key: the key every request must carry (in that API's header).
+        api_key: the key every request must carry (in that API's header); None: any key or none
+            is accepted, like a local server (Ollama, vLLM without ``--api-key``).
         validate: run the request validation the real API does (400 in the dialect's envelope).
         strict_params: reject unknown top-level request fields like the real APIs do.
         anthropic_alternation: Anthropic roles must alternate and start with ``user``.
@@ -122,7 +123,7 @@ class MockUpstream:
         self,
         dialect: str = "all",
         *,
-        api_key: str = "test-key",
+        api_key: str | None = "test-key",
         validate: bool = True,
         strict_params: bool = True,
         anthropic_alternation: bool = True,
@@ -403,7 +404,9 @@ class MockUpstream:
         req.dialect, req.endpoint = dialect, endpoint
         mod = _MODULES[dialect]
         rid = self._new_rid(dialect)
-        if dialect == "gemini":
+        if self.api_key is None:  # a server that needs no key (a local Ollama, vLLM without --api-key)
+            auth = None
+        elif dialect == "gemini":
             auth = _gemini.auth_error(req.headers, req.query, self.api_key)
         else:
             auth = mod.auth_error(req.headers, self.api_key)

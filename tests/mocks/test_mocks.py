@@ -538,6 +538,38 @@ def test_auth_per_dialect(mock: MockUpstream) -> None:
     assert [q.status for q in mock.requests] == [401, 401, 401, 400, 200, 400, 403, 200]
 
 
+def test_model_lists_check_the_key_like_each_api(mock_upstream_factory: Any) -> None:  # noqa: F811
+    """What a gateway sees when it lists an upstream's models with a good, a wrong or no key."""
+    oai = mock_upstream_factory("openai_chat", models=["llama3.2:3b", "qwen3"])
+    r = httpx.get(oai.openai_base_url + "/models", headers=OAI_H)
+    assert r.status_code == 200 and [m["id"] for m in r.json()["data"]] == ["llama3.2:3b", "qwen3"]
+    r = httpx.get(oai.openai_base_url + "/models", headers={"authorization": "Bearer sk-wrong-key-1234"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+    assert "sk-wrong-key-1234" not in r.text  # OpenAI masks the key it echoes
+    assert httpx.get(oai.openai_base_url + "/models").status_code == 401
+    ant = mock_upstream_factory("anthropic", models=["claude-x"])
+    r = httpx.get(ant.root_url + "/v1/models", headers=ANTH_H)
+    assert r.status_code == 200 and r.json()["data"][0] == {
+        "type": "model", "id": "claude-x", "display_name": "Claude X", "created_at": "2025-09-29T00:00:00Z"}
+    r = httpx.get(ant.root_url + "/v1/models", headers={**ANTH_H, "x-api-key": "wrong"})
+    assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+    gem = mock_upstream_factory("gemini", models=["gemini-2.5-flash"])
+    r = httpx.get(gem.root_url + f"/v1beta/models?key={KEY}")
+    assert r.status_code == 200 and r.json()["models"][0]["name"] == "models/gemini-2.5-flash"
+    assert httpx.get(gem.root_url + "/v1beta/models", headers=GEM_H).status_code == 200
+    r = httpx.get(gem.root_url + "/v1beta/models", headers={"x-goog-api-key": "bad"})
+    assert r.status_code == 400 and r.json()["error"]["details"][0]["reason"] == "API_KEY_INVALID"
+    assert httpx.get(gem.root_url + "/v1beta/models").status_code == 403
+
+
+def test_a_mock_without_a_key_accepts_any_or_none(mock_upstream_factory: Any) -> None:  # noqa: F811
+    m = mock_upstream_factory("openai_chat", api_key=None, models=["llama3.2"])
+    assert httpx.get(m.openai_base_url + "/models").json()["data"][0]["id"] == "llama3.2"
+    assert httpx.get(m.openai_base_url + "/models", headers={"authorization": "Bearer anything"}).status_code == 200
+    r = post(m, "/v1/chat/completions", {"model": "llama3.2", "messages": USER_HI}, {})
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "mock reply: hi"
+
+
 def test_requests_are_recorded(mock: MockUpstream) -> None:
     post(mock, "/v1/chat/completions?x=1", {"model": "gpt-4.1", "messages": USER_HI}, {**OAI_H, "X-Custom": "Yes"})
     q = mock.last_request

@@ -117,35 +117,79 @@ class SignInScreen(ModalScreen[str | None]):
 
 
 class ApiKeyScreen(ModalScreen[bool]):
-    """Add an API-key provider; shows the server's note when it does not support that."""
+    """Add an API-key provider; the gateway serves it at once and keeps it in its data directory.
+
+    With no models given the gateway asks the upstream for its model list, which also checks the
+    key; what it answers (a refused key, an unreachable URL, …) is shown in the dialog. A gateway
+    that cannot add keys answers with a note (e.g. "add it to the config file"), shown the same way.
+    """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Add")]
+    #: one line per field, and one message area under the title, so the dialog fits 80x24
+    DEFAULT_CSS = """
+    ApiKeyScreen #apikey-box Input { height: 1; border: none; padding: 0 1; background: $boost; }
+    ApiKeyScreen #apikey-box Input:focus { background: $primary 30%; }
+    ApiKeyScreen #key-note { color: $text-muted; height: auto; max-height: 4; padding: 0 1; }
+    ApiKeyScreen #key-status { color: $text-muted; height: auto; padding: 0 1; }
+    ApiKeyScreen #key-error { height: auto; max-height: 6; }
+    """
+    FIELDS = ("type", "name", "value", "base", "models")
 
-    def __init__(self, types: list[str]) -> None:
+    def __init__(self, types: list[str], notes: dict[str, str] | None = None) -> None:
         super().__init__()
         self.types = types
+        self.notes = dict(notes or {})
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="apikey-box"):
             yield Static("Add an API-key provider", classes="dialog-title")
+            # one of these shows at a time: the server's error, progress, else the type's note
+            yield Static("", id="key-error", classes="error")
+            yield Static("", id="key-status")
+            yield Static("", id="key-note")
             yield Label(f"Type ({', '.join(self.types)})")
             yield Input(self.types[0] if self.types else "", id="key-type")
-            yield Label("Name (how routes refer to it)")
-            yield Input(id="key-name", placeholder="openai")
-            yield Label("API key")
+            yield Label("Name (how routes and the dashboard refer to it)")
+            yield Input(id="key-name", placeholder="ollama")
+            yield Label("API key (a local OpenAI-compatible server may need none)")
             yield Input(id="key-value", password=True)
-            yield Label("Base URL (optional)")
-            yield Input(id="key-base", placeholder="https://api.openai.com/v1")
-            yield Static("", id="key-error", classes="error")
+            yield Label("Base URL (optional: empty is the type's official API)")
+            yield Input(id="key-base", placeholder="http://127.0.0.1:11434/v1")
+            yield Label("Models (comma-separated, optional: empty asks the upstream)")
+            yield Input(id="key-models", placeholder="llama3.2, qwen3-coder")
         yield Footer()
 
+    def _say(self, *, error: str = "", status: str = "") -> None:
+        """Show an error or a progress line instead of the type's note (neither: the note)."""
+        for wid, text in (("#key-error", error), ("#key-status", status)):
+            widget = self.query_one(wid, Static)
+            widget.update(text)
+            widget.display = bool(text)
+        self.query_one("#key-note").display = self._note_shown()
+
     def on_mount(self) -> None:
+        self._show_note(self.query_one("#key-type", Input).value)
+        self._say()
         self.query_one("#key-name", Input).focus()
+
+    def _show_note(self, ptype: str) -> None:
+        note = self.query_one("#key-note", Static)
+        note.update(self.notes.get(ptype.strip().lower(), ""))
+        note.display = self._note_shown()
+
+    def _note_shown(self) -> bool:
+        typed = self.query_one("#key-type", Input).value.strip().lower()
+        return bool(self.notes.get(typed)) and not any(
+            self.query_one(wid).display for wid in ("#key-error", "#key-status"))
+
+    @on(Input.Changed, "#key-type")
+    def _type_changed(self, event: Input.Changed) -> None:
+        self._show_note(event.value)
 
     @on(Input.Submitted)
     def _next(self, event: Input.Submitted) -> None:
         event.stop()
-        order = ["key-type", "key-name", "key-value", "key-base"]
+        order = [f"key-{k}" for k in self.FIELDS]
         i = order.index(event.input.id or "key-type")
         if i < len(order) - 1:
             self.query_one(f"#{order[i + 1]}", Input).focus()
@@ -155,21 +199,31 @@ class ApiKeyScreen(ModalScreen[bool]):
     def action_cancel(self) -> None:
         self.dismiss(False)
 
+    def account(self) -> w.ApiKeyAccount | str:
+        """What the dialog would send, or what to fill in first."""
+        val = {k: self.query_one(f"#key-{k}", Input).value.strip() for k in self.FIELDS}
+        missing = [k for k in ("type", "name") if not val[k]]
+        if not val["value"] and not (val["type"].lower() == "openai" and val["base"]):
+            missing.append("API key (a server that needs none: type openai with its base URL)")
+        if missing:
+            return "Fill in: " + ", ".join(missing)
+        models = list(dict.fromkeys(m.strip() for m in val["models"].split(",") if m.strip()))
+        return w.ApiKeyAccount(type=val["type"].lower(), name=val["name"], api_key=val["value"],
+                               base_url=val["base"] or None, models=models)
+
     @work(exclusive=True, group="apikey")
     async def action_save(self) -> None:
-        val = {k: self.query_one(f"#key-{k}", Input).value.strip() for k in ("type", "name", "value", "base")}
-        missing = [k for k in ("type", "name", "value") if not val[k]]
-        err = self.query_one("#key-error", Static)
-        if missing:
-            err.update("Fill in: " + ", ".join("API key" if k == "value" else k for k in missing))
+        acct = self.account()
+        if isinstance(acct, str):
+            self._say(error=acct)
             return
-        acct = w.ApiKeyAccount(type=val["type"], name=val["name"], api_key=val["value"], base_url=val["base"] or None)
+        self._say(status="Asking the upstream for its models (this checks the key)…" if not acct.models else "Adding…")
         try:
-            await self.app.client.add_api_key(acct)  # type: ignore[attr-defined]
+            info = await self.app.client.add_api_key(acct)  # type: ignore[attr-defined]
         except AdminAPIError as e:
-            err.update(str(e))
+            self._say(error=str(e))
             return
-        self.app.notify(f"Added {acct.name}")
+        self.app.notify(f"Added {info.name}: {info.models} model{'s' if info.models != 1 else ''}, served now")
         self.dismiss(True)
 
 
@@ -214,8 +268,10 @@ class AccountsPane(Vertical):
         self._hint()
 
     def _hint(self) -> None:
-        notes = [f"{p.type}: {p.note}" for p in self.providers if p.note]
-        text = "Sign in: c Codex (ChatGPT) · g Copilot (GitHub) · k add an API-key provider"
+        # the API-key types' notes are shown in the dialog (k); other types' notes here
+        notes = [f"{p.type}: {p.note}" for p in self.providers if p.note and not p.api_key]
+        text = ("Sign in: c Codex (ChatGPT) · g Copilot (GitHub)\n"
+                "k add an API key: OpenAI(-compatible), Anthropic, Gemini — served at once")
         if notes:
             text += "\n" + "\n".join(notes)
         self.query_one("#accounts-hint", Static).update(text)
@@ -249,12 +305,13 @@ class AccountsPane(Vertical):
 
     def action_add_key(self) -> None:
         types = [p.type for p in self.providers if p.api_key] or ["openai", "anthropic", "gemini"]
+        notes = {p.type: p.note for p in self.providers if p.api_key and p.note}
 
         def done(added: bool | None) -> None:
             if added:
                 self.app.reload_accounts()  # type: ignore[attr-defined]
 
-        self.app.push_screen(ApiKeyScreen(types), done)
+        self.app.push_screen(ApiKeyScreen(types, notes), done)
 
     def action_remove(self) -> None:
         a = self.selected()
@@ -268,7 +325,8 @@ class AccountsPane(Vertical):
             if yes:
                 self._remove(a.name)
 
-        self.app.push_screen(ConfirmScreen(f"Remove the account {a.name}? Its sign-in is deleted."), confirmed)
+        what = "Its saved key is deleted." if a.source == "admin" else "Its sign-in is deleted."
+        self.app.push_screen(ConfirmScreen(f"Remove the account {a.name}? {what}"), confirmed)
 
     @work(group="accounts")
     async def _remove(self, name: str) -> None:

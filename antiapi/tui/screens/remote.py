@@ -179,7 +179,7 @@ class TunnelSettingsScreen(_Form):
         with Vertical(classes="dialog", id="tunnel-box"):
             yield Static("Tunnel settings", classes="dialog-title")
             yield Label("Tool")
-            yield Select(options, value=v.provider if v.provider in _TOOLS else Select.BLANK, id="tunnel-tool",
+            yield Select(options, value=v.provider if v.provider in _TOOLS else Select.NULL, id="tunnel-tool",
                          prompt="choose a tunnel tool")
             yield Label("Executable (empty: find it on PATH)")
             yield Input(v.binary or "", id="tunnel-binary", placeholder="/usr/local/bin/cloudflared")
@@ -224,13 +224,15 @@ class RemotePane(Vertical):
         Binding("d,delete", "revoke", "Revoke key"),
     ]
 
-    def __init__(self, clock: Callable[[], float], tz: _dt.tzinfo | None = None, **kw) -> None:
+    def __init__(self, clock: Callable[[], float], tz: _dt.tzinfo | None = None, *, refresh_every: float = 2.0,
+                 **kw) -> None:
         super().__init__(**kw)
         self.clock = clock
         self.tz = tz
+        self.refresh_every = refresh_every
         self.view: w.RemoteView | None = None
         self.keys: list[w.ClientKeyInfo] = []
-        self.busy = False
+        self._stale = False
 
     def compose(self) -> ComposeResult:
         yield Static("Loading…", id="remote-info")
@@ -242,6 +244,17 @@ class RemotePane(Vertical):
         for col in vm.KEY_COLUMNS:
             table.add_column(col, key=col)
         self._hint()
+        self.set_interval(self.refresh_every, self._refresh_if_stale)
+
+    def mark_stale(self) -> None:
+        """A request made with a client key finished: today's counts change (reloaded at the next
+        tick, at most every ``refresh_every`` seconds)."""
+        self._stale = True
+
+    def _refresh_if_stale(self) -> None:
+        if self._stale:
+            self._stale = False
+            self.app.reload_remote()  # type: ignore[attr-defined]
 
     # ---------------------------------------------------------------- drawing
 
