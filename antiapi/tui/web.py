@@ -11,6 +11,11 @@ gateway; the browser talks to it over a WebSocket. Safety, on top of textual-ser
   loopback name are refused (DNS-rebinding), WebSockets from another origin too.
 * **No secret on a command line.** The dashboard processes read the token from a 0600 file
   (the data dir's ``admin_token``, or a private temporary copy when ``--token`` was given).
+* **One-time links.** Started by ``antiapi serve`` (auto-open, :mod:`antiapi.webview_launcher`),
+  the view gets a one-time login code in its environment (``ANTIAPI_WEB_LOGIN_CODE``): the
+  browser is opened at ``/?code=…``, which works once and for a few minutes, so the admin token
+  never appears in the browser's command line or history. It also gets the gateway's pid
+  (``ANTIAPI_WEB_PARENT_PID``) and exits when the gateway is gone.
 
 May import: textual_serve, aiohttp, antiapi.tui, stdlib.
 """
@@ -27,17 +32,25 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SESSION_COOKIE", "WebView", "is_loopback", "serve_web"]
+__all__ = ["LOGIN_CODE_ENV", "PARENT_PID_ENV", "SESSION_COOKIE", "WebView", "is_loopback", "serve_web"]
 
 log = logging.getLogger("antiapi.tui.web")
 
 SESSION_COOKIE = "antiapi_web"
-_SCREENS = ("quota", "requests", "routing", "accounts", "settings")
+_SCREENS = ("quota", "requests", "routing", "accounts", "settings", "remote", "usage")
+#: set by antiapi serve's auto-open (antiapi.webview_launcher): a one-time login code, and the
+#: pid of the gateway (the view exits when that process is gone)
+LOGIN_CODE_ENV = "ANTIAPI_WEB_LOGIN_CODE"
+PARENT_PID_ENV = "ANTIAPI_WEB_PARENT_PID"
+#: how long a one-time login code works (it works once)
+LOGIN_CODE_TTL = 600.0
 
 _LOGIN = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>antiapi dashboard: admin token required</title>
@@ -89,12 +102,18 @@ def _make_view_class() -> type:
         """textual-serve's server with the token gate, a per-screen command and URLs taken from
         the request (so an SSH port-forward on another port works)."""
 
-        def __init__(self, gateway_url: str, token: str, token_file: Path, *, host: str, port: int, python: str = sys.executable) -> None:
+        def __init__(self, gateway_url: str, token: str, token_file: Path, *, host: str, port: int, python: str = sys.executable,
+                     login_code: str | None = None, parent_pid: int | None = None) -> None:
             self.gateway_url = gateway_url
             self.token_file = token_file
             self.python = python
             self._token = token
             self._session = _session_value(token)
+            #: a one-time login code (``/?code=…``) and until when it works
+            self._login_code = login_code or None
+            self._login_code_until = time.monotonic() + LOGIN_CODE_TTL
+            self.parent_pid = parent_pid
+            self._parent_watch: asyncio.Task[None] | None = None
             super().__init__(self.command_for("quota"), host=host, port=port, title="antiapi")
             #: dashboards started (one per WebSocket); tests read it
             self.sessions = 0
@@ -105,16 +124,27 @@ def _make_view_class() -> type:
             # ends the dashboard (not only a shell around it)
             return "exec " + " ".join(shlex.quote(p) for p in [
                 self.python, "-m", "antiapi.tui", "--url", self.gateway_url, "--token-file", str(self.token_file),
-                "--screen", screen if screen in _SCREENS else "quota",
+                "--screen", _screen_arg(screen),
             ])
 
         def initialize_logging(self) -> None:
             logging.basicConfig(level="INFO", format="%(message)s")
 
         async def on_startup(self, app: Any) -> None:
-            return None
+            if self.parent_pid:
+                self._parent_watch = asyncio.get_running_loop().create_task(self._watch_parent())
+
+        async def _watch_parent(self) -> None:
+            """Started by a gateway: exit (gracefully, like on SIGTERM) once that gateway is gone,
+            even if it was killed without stopping this view."""
+            while os.getppid() == self.parent_pid:
+                await asyncio.sleep(1.0)
+            log.warning("the gateway (pid %s) is gone; stopping the web dashboard", self.parent_pid)
+            os.kill(os.getpid(), signal.SIGTERM)
 
         async def on_shutdown(self, app: Any) -> None:
+            if self._parent_watch is not None:
+                self._parent_watch.cancel()
             await asyncio.gather(*(_end_session(s) for s in list(self._services)))
 
         async def _make_app(self) -> Any:
@@ -127,6 +157,8 @@ def _make_view_class() -> type:
                 web.get("/ws/{screen}", self.handle_websocket, name="websocket_screen"),
                 web.static("/static", self.statics_path, show_index=False, name="static"),
             ])
+            app.on_startup.append(self.on_startup)
+            app.on_shutdown.append(self.on_shutdown)
             return app
 
         # ---------------------------------------------------------------- the gate
@@ -137,6 +169,16 @@ def _make_view_class() -> type:
 
         def _token_ok(self, given: str | None) -> bool:
             return bool(given) and hmac.compare_digest(given.strip().encode(), self._token.encode())  # type: ignore[union-attr]
+
+        def _use_login_code(self, given: str | None) -> bool:
+            """True once for the right, unexpired one-time code (it is forgotten on use)."""
+            code = self._login_code
+            if not code or not given or time.monotonic() > self._login_code_until:
+                return False
+            if not hmac.compare_digest(given.strip().encode(), code.encode()):
+                return False
+            self._login_code = None
+            return True
 
         def _login_page(self, screen: str, error: str = "", status: int = 401) -> Any:
             err = f'<p class="err">{html.escape(error)}</p>' if error else ""
@@ -151,6 +193,10 @@ def _make_view_class() -> type:
             if request.path == "/" and "token" in request.query:
                 if not self._token_ok(request.query.get("token")):
                     return self._login_page(screen, "That token is not the admin token.")
+                raise self._enter(screen)
+            if request.path == "/" and "code" in request.query:
+                if not self._use_login_code(request.query.get("code")):
+                    return self._login_page(screen, "That link has already been used or has expired: enter the admin token.")
                 raise self._enter(screen)
             if request.path == "/login":
                 return await handler(request)
@@ -266,13 +312,28 @@ _NO_STORE = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
 _HEADERS = {"x-frame-options": "DENY", "referrer-policy": "no-referrer", "x-content-type-options": "nosniff"}
 
 
-def WebView(gateway_url: str, token: str, token_file: Path, *, host: str = "127.0.0.1", port: int = 8965) -> Any:  # noqa: N802
+def _screen_arg(screen: str) -> str:
+    """``screen`` when the dashboard command accepts it, else ``quota``."""
+    from antiapi.tui.cli import SCREEN_NAMES
+
+    return screen if screen in _SCREENS and screen in SCREEN_NAMES else "quota"
+
+
+def WebView(gateway_url: str, token: str, token_file: Path, *, host: str = "127.0.0.1", port: int = 8965,  # noqa: N802
+            login_code: str | None = None, parent_pid: int | None = None) -> Any:
     """The web view server object (``.serve()`` blocks)."""
-    return _make_view_class()(gateway_url, token, token_file, host=host, port=port)
+    return _make_view_class()(gateway_url, token, token_file, host=host, port=port, login_code=login_code, parent_pid=parent_pid)
 
 
 def serve_web(url: str, token: str, *, host: str = "127.0.0.1", port: int = 8965, token_file: Path | None = None) -> int:
-    """Serve the dashboard at ``http://host:port/`` until ctrl+c. Returns the exit code."""
+    """Serve the dashboard at ``http://host:port/`` until ctrl+c. Returns the exit code.
+
+    Started by ``antiapi serve`` (auto-open), the environment carries a one-time login code and
+    the gateway's pid (:data:`LOGIN_CODE_ENV`, :data:`PARENT_PID_ENV`; removed here so the
+    dashboard processes do not inherit them); then no link with the token is printed."""
+    login_code = os.environ.pop(LOGIN_CODE_ENV, None) or None
+    parent = os.environ.pop(PARENT_PID_ENV, None)
+    parent_pid = int(parent) if parent and parent.isdigit() else None
     if not is_loopback(host):
         print(
             f"antiapi tui --web: refusing to listen on {host}: the dashboard controls your accounts.\n"
@@ -293,15 +354,19 @@ def serve_web(url: str, token: str, *, host: str = "127.0.0.1", port: int = 8965
         with os.fdopen(fd, "w") as fh:
             fh.write(token)
     shown = f"[{host}]" if ":" in host else host
-    print(
-        f"antiapi dashboard (web) on http://{shown}:{port}/ for the gateway at {url}\n"
-        f"  open http://{shown}:{port}/?token={token}\n"
-        f"  (or open http://{shown}:{port}/ and enter the admin token from {token_file if tmpdir is None else 'the gateway data dir'})\n"
-        "  ctrl+c stops it.",
-        file=sys.stderr, flush=True,
-    )
+    if parent_pid is not None:  # started by the gateway, which shows the (one-time) link itself
+        print(f"antiapi dashboard (web) on http://{shown}:{port}/ for the gateway at {url} (pid {parent_pid})",
+              file=sys.stderr, flush=True)
+    else:
+        print(
+            f"antiapi dashboard (web) on http://{shown}:{port}/ for the gateway at {url}\n"
+            f"  open http://{shown}:{port}/?token={token}\n"
+            f"  (or open http://{shown}:{port}/ and enter the admin token from {token_file if tmpdir is None else 'the gateway data dir'})\n"
+            "  ctrl+c stops it.",
+            file=sys.stderr, flush=True,
+        )
     try:
-        WebView(url, token, Path(token_file), host=host, port=port).serve()
+        WebView(url, token, Path(token_file), host=host, port=port, login_code=login_code, parent_pid=parent_pid).serve()
     finally:
         if tmpdir is not None:
             with contextlib.suppress(OSError):

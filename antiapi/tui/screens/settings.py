@@ -44,7 +44,7 @@ class SettingsPane(VerticalScroll):
             yield Label("Auto-open", classes="field-label")
             yield Switch(id="set-open")
             yield Static("off", id="set-open-text", classes="switch-text")
-        yield Static("open the dashboard in a browser when the server starts", classes="field-help")
+        yield Static("open the web dashboard in a browser at the next start of antiapi serve", classes="field-help")
         yield Static("", id="settings-state", classes="hint")
 
     def set_settings(self, settings: w.Settings, *, force: bool = False) -> None:
