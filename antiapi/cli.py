@@ -8,7 +8,6 @@ server. Without a terminal (stdin/stdout not a TTY) it runs headless, as ``--hea
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
 import socket
@@ -18,17 +17,9 @@ import time
 from pathlib import Path
 
 from antiapi import __version__
+from antiapi.security.exposure import is_loopback
 
 DEFAULT_PORT = 8964
-
-
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _setup_logging(level: str, path: Path | None = None) -> None:
@@ -165,7 +156,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     usage = UsageLog(cfg.data_dir / "usage.jsonl")
     app = create_app(
         cfg, providers=providers, usage=usage, started=t0, admin_token=token, url=url,
-        exposed=not _is_loopback(host), tunnel=tunnel_kind, host=host,
+        exposed=not is_loopback(host), tunnel=tunnel_kind, host=host,
         web_url=web.current_url if web is not None else None,
     )
     log_path = cfg.data_dir / "antiapi.log"

@@ -519,7 +519,22 @@ class _Builder:
             connect_timeout=float(spec.timeouts.connect),
             first_byte_timeout=float(spec.timeouts.first_byte),
             idle_timeout=float(spec.timeouts.idle),
+            cors_origins=tuple(self.origins(spec.cors_origins)),
+            allowed_hosts=tuple(h.strip().lower() for h in spec.allowed_hosts if h.strip()),
         )
+
+    def origins(self, values: list[str]) -> list[str]:
+        """``server.cors_origins``: ``scheme://host[:port]`` each (no path), or ``*``."""
+        out = []
+        for i, v in enumerate(values):
+            o = v.strip().rstrip("/")
+            if o != "*" and not re.fullmatch(r"https?://[^/\s]+", o):
+                raise ConfigError(
+                    f"{self.file}: server.cors_origins[{i}]: {v!r} is not an origin; write it as the browser sends "
+                    "it, e.g. http://localhost:3000 (scheme, host and port, no path)"
+                )
+            out.append(o)
+        return out
 
     # -- routing ------------------------------------------------------------------------------
 

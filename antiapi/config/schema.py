@@ -100,6 +100,10 @@ class ServerSpec(_Spec):
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8964
     max_body_mb: Annotated[float, msgspec.Meta(gt=0)] = 32
     timeouts: TimeoutsSpec = msgspec.field(default_factory=TimeoutsSpec)
+    #: browser origins allowed to call the gateway (CORS); empty: none (API clients send no Origin)
+    cors_origins: list[str] = msgspec.field(default_factory=list)
+    #: extra Host names accepted while no client key is required (besides localhost and loopback IPs)
+    allowed_hosts: list[str] = msgspec.field(default_factory=list)
 
 
 class ProviderSpec(_Spec):
@@ -378,6 +382,8 @@ class ServerSettings:
     connect_timeout: float = 10.0
     first_byte_timeout: float = 120.0
     idle_timeout: float = 300.0
+    cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

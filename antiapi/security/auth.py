@@ -16,6 +16,20 @@ for ``/v1/messages*``, OpenAI otherwise) through ``antiapi.translate.<dialect>.r
 
 On success the scope state gets ``client_key`` (the key's name, for usage records) and
 ``client_key_id`` (its id).
+
+**While no key is required** (loopback, no key exists) requests must look like they come straight
+from a program on this machine, because "loopback" is all that protects the accounts then
+(:func:`local_problem`):
+
+* no forwarding headers (``X-Forwarded-For``, ``Forwarded``, ``X-Real-IP``, ``CF-Connecting-IP``…):
+  a reverse proxy or a tunnel started outside antiapi (ngrok, cloudflared, ``ssh -R`` behind a
+  web server) would otherwise expose the gateway with no key at all; the caller gets 401 and is
+  told to create a key. The headers are never *believed* (nobody's identity or address is taken
+  from them); their presence only makes the gateway stricter.
+* a ``Host`` that names this machine (``localhost``, a loopback address, or ``server.allowed_hosts``):
+  this defeats DNS rebinding, where a web page's own domain is pointed at 127.0.0.1.
+* no ``Origin`` unless it is listed in ``server.cors_origins``: API clients send none; a browser
+  always does, so a web page you visit cannot spend your quota (CORS is off unless configured).
 """
 
 from __future__ import annotations
@@ -27,9 +41,14 @@ from antiapi.errors import ErrorKind, GatewayError
 from antiapi.security.keys import KeyVerifier
 from antiapi.translate import dialect as dialects
 
-__all__ = ["EXEMPT_PATHS", "client_auth_middleware", "is_exempt", "presented_keys"]
+__all__ = ["EXEMPT_PATHS", "FORWARDING_HEADERS", "client_auth_middleware", "is_exempt", "local_problem", "presented_keys"]
 
 EXEMPT_PATHS = frozenset({"/health", "/api/hello"})
+#: headers proxies and tunnels add; their presence means the request did not come straight from here
+FORWARDING_HEADERS = frozenset({
+    b"x-forwarded-for", b"x-forwarded-host", b"forwarded", b"x-real-ip", b"cf-connecting-ip", b"true-client-ip",
+    b"x-original-forwarded-for",
+})
 
 
 def is_exempt(method: str, path: str) -> bool:
@@ -37,7 +56,63 @@ def is_exempt(method: str, path: str) -> bool:
         return True
     if path in EXEMPT_PATHS:
         return True
+    if method == "OPTIONS":  # CORS preflight: carries no credentials and returns no data
+        return True
     return method == "HEAD" and path == "/"
+
+
+def _host_name(host: str) -> str:
+    h = host.strip().lower()
+    if h.startswith("["):  # [::1]:8964
+        return h[1:h.find("]")] if "]" in h else h[1:]
+    if h.count(":") == 1:
+        h = h.rsplit(":", 1)[0]
+    return h.rstrip(".")
+
+
+def local_problem(
+    headers: list[tuple[bytes, bytes]], *, allowed_hosts: frozenset[str] = frozenset(), cors_origins: frozenset[str] = frozenset(),
+) -> GatewayError | None:
+    """Why a request may not be served while no client key is required, or ``None`` (see the
+    module docstring)."""
+    from antiapi.security.exposure import is_loopback
+
+    host = origin = None
+    forwarded: list[str] = []
+    for name, value in headers:
+        n = name.lower()
+        if n == b"host":
+            host = value.decode("latin-1")
+        elif n == b"origin":
+            origin = value.decode("latin-1").strip()
+        elif n in FORWARDING_HEADERS:
+            forwarded.append(n.decode("latin-1"))
+    if forwarded:
+        return GatewayError(
+            f"This request came through a proxy or tunnel (it carries {', '.join(sorted(set(forwarded)))}), and this "
+            "gateway has no client key, so it only serves programs on its own machine. Create a key on the gateway "
+            "host with `antiapi keys create --name laptop` and send it as the API key; an SSH port-forward "
+            "(`ssh -L 8964:127.0.0.1:8964 host`) needs none.",
+            kind=ErrorKind.AUTHENTICATION, code="client_key_required",
+        )
+    if host is not None:
+        name = _host_name(host)
+        if not (is_loopback(name) or name in allowed_hosts):
+            return GatewayError(
+                f"The Host {host!r} does not name this machine. Without client keys antiapi answers only requests "
+                "addressed to localhost or a loopback address (a web page cannot then reach it by pointing its own "
+                "domain at 127.0.0.1). Use http://127.0.0.1:8964, add the name to server.allowed_hosts in the config, "
+                "or create a client key (`antiapi keys create --name laptop`).",
+                kind=ErrorKind.PERMISSION, code="host_not_allowed",
+            )
+    if origin is not None and origin.rstrip("/") not in cors_origins and "*" not in cors_origins:
+        return GatewayError(
+            f"Requests from web pages (Origin {origin!r}) are refused: any site you visit could otherwise use your "
+            "accounts. To let a browser app call antiapi, list its origin under server.cors_origins in the config "
+            "(e.g. http://localhost:3000).",
+            kind=ErrorKind.PERMISSION, code="origin_not_allowed",
+        )
+    return None
 
 
 def presented_keys(headers: list[tuple[bytes, bytes]]) -> list[str]:
@@ -90,11 +165,17 @@ def _first_valid(verifier: KeyVerifier, candidates: list[str]) -> Any:
     return None
 
 
-def client_auth_middleware(verifier: KeyVerifier, *, required: bool | Callable[[], bool]) -> Callable[[Any], Any]:
+def client_auth_middleware(
+    verifier: KeyVerifier, *, required: bool | Callable[[], bool], allowed_hosts: Any = (), cors_origins: Any = (),
+) -> Callable[[Any], Any]:
     """Middleware factory (see the module docstring). ``required`` may be a callable, read per
-    request, so starting a tunnel at run time can switch the check on."""
+    request, so starting a tunnel at run time can switch the check on. ``allowed_hosts`` and
+    ``cors_origins`` (``server.allowed_hosts`` / ``server.cors_origins``) widen what is served
+    while no key is required."""
 
     need: Callable[[], bool] = required if callable(required) else (lambda: bool(required))
+    hosts = frozenset(h.lower() for h in allowed_hosts)
+    origins = frozenset(o.rstrip("/") for o in cors_origins)
 
     def factory(app: Any) -> Any:
         async def middleware(scope: Any, receive: Any, send: Any) -> None:
@@ -102,6 +183,10 @@ def client_auth_middleware(verifier: KeyVerifier, *, required: bool | Callable[[
                 await app(scope, receive, send)
                 return
             if not (need() or verifier.count):
+                problem = local_problem(scope.get("headers") or [], allowed_hosts=hosts, cors_origins=origins)
+                if problem is not None:
+                    await _send_error(problem, scope, send)
+                    return
                 await app(scope, receive, send)
                 return
             presented = presented_keys(scope.get("headers") or [])

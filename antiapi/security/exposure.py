@@ -17,7 +17,7 @@ CREATE_HINT = "antiapi keys create --name laptop"
 def is_loopback(host: str) -> bool:
     """True for 127.0.0.0/8, ::1 and ``localhost``; False for everything else (0.0.0.0 included)."""
     h = (host or "").strip().strip("[]").lower()
-    if h in ("localhost", "localhost.", "ip6-localhost"):
+    if h in ("localhost", "localhost.", "localhost.localdomain", "ip6-localhost"):
         return True
     try:
         return ipaddress.ip_address(h.split("%", 1)[0]).is_loopback

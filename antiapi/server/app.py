@@ -237,6 +237,7 @@ def create_app(
     ``web_url``: the web dashboard's address (or a callable returning it, None while it does not
     run): ``/quota``, ``/routing``, ``/settings`` and ``/remote-panel`` redirect there.
     """
+    server_cfg = getattr(config, "server", None)
     table = RoutingService(config, dict(providers), clock=clock or time.time)
     usage_log = usage if usage is not None else UsageLog(None)
     gateway = Gateway(table, usage_log)
@@ -422,7 +423,10 @@ def create_app(
     handlers: list[Any] = [chat_completions, responses, messages, count_tokens, list_models, health, probe_head, hello]
     middleware: list[Any] = [
         request_id_middleware,
-        client_auth_middleware(verifier, required=remote.keys_required),
+        client_auth_middleware(
+            verifier, required=remote.keys_required,
+            allowed_hosts=getattr(server_cfg, "allowed_hosts", ()), cors_origins=getattr(server_cfg, "cors_origins", ()),
+        ),
     ]
     openapi_config = None
     if admin is not None:
@@ -433,7 +437,14 @@ def create_app(
         if url is None:
             middleware.insert(0, _learn_url(admin))
 
-    max_body = getattr(getattr(config, "server", None), "max_body_bytes", 32 * 1024 * 1024)
+    max_body = getattr(server_cfg, "max_body_bytes", 32 * 1024 * 1024)
+    cors = None
+    if getattr(server_cfg, "cors_origins", ()):
+        from litestar.config.cors import CORSConfig
+
+        # CORS is off unless the config lists origins (see docs/remote-access.md)
+        cors = CORSConfig(allow_origins=list(server_cfg.cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
+                          allow_headers=["*"], expose_headers=["request-id", "x-request-id", "retry-after"], max_age=600)
     return Litestar(
         state=State({"routing": table, "gateway": gateway, "usage": usage_log, "store": None, "admin": admin,
                      "client_keys": verifier, "remote": remote}),
@@ -448,6 +459,7 @@ def create_app(
         lifespan=[lifespan],
         request_max_body_size=max_body,
         openapi_config=openapi_config,
+        cors_config=cors,
         logging_config=None,  # antiapi configures logging itself (cli._setup_logging)
         debug=False,
     )
