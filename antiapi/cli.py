@@ -78,6 +78,9 @@ def _banner(cfg, host: str, port: int) -> str:
             "",
             "  then restart antiapi. Anthropic, Gemini and any OpenAI-compatible server (Ollama,",
             "  vLLM, OpenRouter) work the same way; see docs/configuration.md.",
+            "",
+            "  Or, without editing anything, on the dashboard's Accounts screen (`antiapi tui`, 4):",
+            "  c signs in to ChatGPT (Codex), g to GitHub Copilot, k adds an API key; served at once.",
         ]
     else:
         names = cfg.model_names()

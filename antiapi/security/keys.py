@@ -51,7 +51,12 @@ LAST_USED_WRITE_EVERY = 60.0  # seconds between last_used_at writes for one key
 
 
 class KeyProblem(ValueError):
-    """A key operation cannot be done (unknown key, duplicate name, bad limit). Message says why."""
+    """A key operation cannot be done (unknown key, duplicate name, bad limit). Message says why;
+    ``reason`` is "not_found", "conflict" or "invalid"."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def generate_key() -> str:
@@ -158,7 +163,7 @@ class KeyStore:
             if k.name == ident and not k.revoked:
                 return k
         known = ", ".join(f"{k.id} ({k.name})" for k in keys if not k.revoked) or "none"
-        raise KeyProblem(f"no client key with id or name {ident!r}; active keys: {known}")
+        raise KeyProblem(f"no client key with id or name {ident!r}; active keys: {known}", "not_found")
 
     def create(self, name: str, *, rpm_limit: int | None = None, tokens_per_day: int | None = None) -> tuple[ClientKey, str]:
         """Create a key; returns (its listing, the key). The key is not stored and cannot be shown again."""
@@ -166,7 +171,7 @@ class KeyStore:
         if not name:
             raise KeyProblem("give the key a name that says who uses it, e.g. --name laptop")
         if any(k.name == name for k in self.list(include_revoked=False)):
-            raise KeyProblem(f"an active key is already named {name!r}; pick another name or revoke that one first")
+            raise KeyProblem(f"an active key is already named {name!r}; pick another name or revoke that one first", "conflict")
         rpm_limit = _check_limit("requests per minute", rpm_limit)
         tokens_per_day = _check_limit("tokens per day", tokens_per_day)
         key = generate_key()

@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from antiapi.paths import save_text_atomic
-from antiapi.security.exposure import CREATE_HINT, is_loopback
+from antiapi.security.exposure import CREATE_HINT
 from antiapi.security.keys import ClientKey, KeyProblem, KeyStore, KeyVerifier
 
 __all__ = ["AUTHTOKEN_FILENAME", "RemoteAccess", "RemoteProblem", "TUNNEL_KINDS"]
@@ -53,6 +53,14 @@ class RemoteProblem(Exception):
         self.message = message
         self.status = status
         self.code = code
+
+
+_KEY_PROBLEM_STATUS = {"not_found": (404, "not_found"), "conflict": (409, "conflict")}
+
+
+def _problem(e: KeyProblem) -> RemoteProblem:
+    status, code = _KEY_PROBLEM_STATUS.get(e.reason, (422, "invalid_value"))
+    return RemoteProblem(str(e), status=status, code=code)
 
 
 def _utc_day_start(t: float) -> float:
@@ -326,11 +334,13 @@ class RemoteAccess:
     def list_keys(self) -> list[tuple[ClientKey, int, int]]:
         """(key, requests today, tokens today) for every key, revoked ones included (blocking)."""
         keys = self._keystore().list()
-        usage = self._usage_today()
+        usage = self._usage_today()  # by key name, as usage records carry it
         active_names = {k.name for k in keys if not k.revoked}
         out = []
         for k in keys:
-            n, tokens = usage.get(k.name, (0, 0)) if (not k.revoked or k.name not in active_names) else (0, 0)
+            # a revoked key's name may live on in a new key: its usage is the new key's
+            shadowed = k.revoked and k.name in active_names
+            n, tokens = (0, 0) if shadowed else usage.get(k.name, (0, 0))
             out.append((k, n, tokens))
         return out
 
@@ -338,7 +348,7 @@ class RemoteAccess:
         try:
             created = self._keystore().create(name, rpm_limit=rpm_limit, tokens_per_day=tokens_per_day)
         except KeyProblem as e:
-            raise RemoteProblem(str(e), status=409 if "already named" in str(e) else 422) from None
+            raise _problem(e) from None
         return created
 
     def revoke_key(self, ident: str) -> ClientKey:
@@ -346,8 +356,8 @@ class RemoteAccess:
         try:
             k = ks.get(ident)
         except KeyProblem as e:
-            raise RemoteProblem(str(e), status=404, code="not_found") from None
-        active = [x for x in ks.list(include_revoked=False)]
+            raise _problem(e) from None
+        active = ks.list(include_revoked=False)
         if not k.revoked and len(active) == 1 and (self.exposed or self.tunnel_active()):
             what = "a tunnel is open" if self.tunnel_active() else f"antiapi listens on {self.host}"
             raise RemoteProblem(
@@ -366,10 +376,5 @@ class RemoteAccess:
             tpd = k.tokens_per_day if tokens_per_day is ... else tokens_per_day
             return ks.set_limits(k.id, rpm_limit=rpm, tokens_per_day=tpd)
         except KeyProblem as e:
-            status = 404 if str(e).startswith("no client key") else 422
-            raise RemoteProblem(str(e), status=status, code="not_found" if status == 404 else "invalid_value") from None
+            raise _problem(e) from None
 
-
-def is_exposed(host: str) -> bool:
-    """Listening on ``host`` makes the gateway reachable from other machines."""
-    return not is_loopback(host)

@@ -511,7 +511,7 @@ def remote_lines(view: w.RemoteView) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------------------------------- usage
 
-USAGE_COLUMNS = ("Group", "Requests", "Errors", "In tok", "Out tok", "Cached", "Avg latency", "Avg TTFT")
+USAGE_COLUMNS = ("Group", "Req", "Err", "In tok", "Out tok", "Cached", "Latency", "TTFT")
 
 
 def usage_row(a: w.UsageAggregate) -> tuple[str, ...]:

@@ -881,7 +881,7 @@ def test_documented_examples_load(tmp_path: Path) -> None:
     if not DOCS.exists():
         pytest.skip("docs/configuration.md not present")
     blocks = DOCS.read_text(encoding="utf-8").split("```yaml\n")[1:]
-    examples = [b.split("```")[0] for b in blocks if "providers:" in b or "model_list:" in b]
+    examples = [c for c in (b.split("```")[0] for b in blocks) if "providers:" in c or "model_list:" in c]
     assert len(examples) == 2
     env = {n: f"{n.lower()}-0123456789" for n in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GATEWAY_KEY")}
     native = parse_config(examples[0], path=tmp_path / "a.yaml", data_dir=tmp_path, env=env)

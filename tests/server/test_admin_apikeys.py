@@ -53,7 +53,7 @@ class Gateway:
         return self.app.state.admin
 
     async def __aenter__(self) -> Gateway:
-        self.client = AsyncTestClient(self.app)
+        self.client = AsyncTestClient(self.app, base_url="http://127.0.0.1:8964")  # a local Host, as clients send
         await self.client.__aenter__()
         return self
 

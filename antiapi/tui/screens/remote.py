@@ -106,8 +106,9 @@ class KeyShownScreen(ModalScreen[None]):
             yield Static("Copy it now: it is shown only this once (antiapi keeps only its hash).")
             yield Input(self.created.secret, id="keyshown-secret")
             yield Static(
-                "Clients send it as their API key ('Authorization: Bearer …' or 'x-api-key: …'), e.g.\n"
-                f"  ANTHROPIC_BASE_URL={self.url} ANTHROPIC_API_KEY=<key> claude\n"
+                "Clients send it as their API key ('Authorization: Bearer …' or 'x-api-key: …').\n"
+                "For Claude Code and the OpenAI SDKs, for example:\n"
+                f"  ANTHROPIC_BASE_URL={self.url} ANTHROPIC_API_KEY=<key>\n"
                 f"  OPENAI_BASE_URL={self.url}/v1 OPENAI_API_KEY=<key>\n"
                 "From now on every request to this gateway needs a key, local ones too.",
                 classes="hint",
