@@ -11,7 +11,6 @@ from antiapi.tunnels.supervisor import (
     TunnelError,
     find_binary,
     tool_status,
-    tunnel_from_settings,
 )
 
 __all__ = [
@@ -22,5 +21,4 @@ __all__ = [
     "TunnelError",
     "find_binary",
     "tool_status",
-    "tunnel_from_settings",
 ]

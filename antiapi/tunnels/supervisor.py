@@ -47,7 +47,6 @@ __all__ = [
     "ToolSpec",
     "find_binary",
     "tool_status",
-    "tunnel_from_settings",
 ]
 
 log = logging.getLogger("antiapi.tunnels")
@@ -622,23 +621,3 @@ class Tunnel:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
             self._reader = None
-
-
-def tunnel_from_settings(settings: Mapping[str, Any], port: int, **kw: Any) -> Tunnel | None:
-    """Build the configured tunnel from the ``tunnel`` setting, or ``None`` when none is set.
-
-    ``settings["tunnel"]`` = ``{"provider": "ngrok"|"cloudflared"|"localtunnel", "binary": path?,
-    "authtoken": ngrok token?, "start_timeout": seconds?}`` (a bare string means just the provider).
-    """
-    t = settings.get("tunnel")
-    if not t:
-        return None
-    if isinstance(t, str):
-        t = {"provider": t}
-    if not isinstance(t, Mapping) or not t.get("provider"):
-        raise TunnelError("the tunnel setting needs a provider: ngrok, cloudflared or localtunnel")
-    opts: dict[str, Any] = {"binary": t.get("binary"), "authtoken": t.get("authtoken")}
-    if t.get("start_timeout"):
-        opts["start_timeout"] = float(t["start_timeout"])
-    opts.update(kw)
-    return Tunnel(str(t["provider"]), port, **opts)

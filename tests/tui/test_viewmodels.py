@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 import pytest
 
 from antiapi.tui import viewmodels as vm
@@ -145,3 +146,65 @@ def test_signin_lines():
     assert vm.signin_lines(done, T0)[-1] == "✓ Signed in as me@x."
     failed = w.SignInFlow(flow_id="f", provider="codex", status="failed", error="expired")
     assert vm.signin_lines(failed, T0) == ["✗ Sign-in failed: expired"]
+
+
+# ---------------------------------------------------------------------------------------- remote access
+
+
+@pytest.mark.parametrize(("text", "value"), [("", None), ("-", None), (" 60 ", 60), ("2k", 2000), ("1.5m", 1_500_000),
+                                             ("2,000", 2000)])
+def test_parse_limit(text, value):
+    assert vm.parse_limit(text, "rpm") == value
+
+
+@pytest.mark.parametrize("text", ["0", "abc", "1.5", "-3", "0.0001k"])
+def test_parse_limit_refuses_what_is_not_a_positive_whole_number(text):
+    with pytest.raises(ValueError, match="rpm"):
+        vm.parse_limit(text, "rpm")
+
+
+def test_key_row_and_patch():
+    k = w.ClientKeyInfo(id=4, name="ci", prefix="aa-QrStUvWx", created_at=T0 - 90000, last_used_at=T0 - 3 * 86400,
+                        rpm_limit=30, tokens_per_day=2_000_000, requests_today=3, tokens_today=1500)
+    assert vm.key_row(k, T0, UTC) == ("4", "ci", "aa-QrSt…", dt.datetime.fromtimestamp(T0 - 3 * 86400, UTC).strftime("%Y-%m-%d"),
+                                      "3 · 1.5k", "30/min · 2.0M tok/d", "active")
+    assert vm.key_row(w.ClientKeyInfo(id=1, name="x", prefix="aa-x", created_at=T0, revoked=True), T0)[3:] == (
+        "never", "—", "—", "revoked")
+    # only what changed is sent; empty removes a limit
+    patch = vm.key_patch(k, "30", "")
+    assert patch.rpm_limit is msgspec.UNSET and patch.tokens_per_day is None
+    assert vm.key_patch(k, "60", "2m") == w.KeyPatch(rpm_limit=60)
+
+
+def test_remote_lines_spell_out_every_state():
+    tools = [w.TunnelTool(kind="cloudflared", installed=True), w.TunnelTool(kind="ngrok", install="Install ngrok from x")]
+    local = vm.remote_lines(w.RemoteView(tools=tools))
+    assert local[0] == ("Listening on 127.0.0.1: this machine only (others: SSH port-forward)", "")
+    assert "not required" in local[1][0] and local[2][0].startswith("Tunnel: ○ stopped · tool: none chosen (t)")
+    locked = vm.remote_lines(w.RemoteView(host="0.0.0.0", exposed=True, keys_required=True, provider="ngrok", tools=tools))
+    assert locked[0][1] == "warn" and locked[1] == (
+        "Client keys: required, but none exists: every request is refused (n: create one)", "bad")
+    assert ("  Install ngrok from x", "warn") in locked  # the chosen tool is missing
+    assert ("ngrok authtoken: not saved (t), or set in ngrok config", "") in locked
+    running = vm.remote_lines(w.RemoteView(keys_required=True, active_keys=1, provider="cloudflared", auto_start=True, tools=tools,
+                                           tunnel=w.TunnelStatus(kind="cloudflared", state="restarting", restarts=2,
+                                                                 url="https://a.trycloudflare.com", error="exited (status 3)\nmore")))
+    assert ("Tunnel: cloudflared ↻ restarting (restarted 2×)", "warn") in running
+    assert ("  Public URL: https://a.trycloudflare.com", "warn") in running
+    assert ("  exited (status 3)", "warn") in running
+    failed = vm.remote_lines(w.RemoteView(tunnel=w.TunnelStatus(kind="ngrok", state="failed", error="ngrok is not installed")))
+    assert ("Tunnel: ngrok ✗ failed", "bad") in failed and ("  ngrok is not installed", "bad") in failed
+    stopped_auto = vm.remote_lines(w.RemoteView(provider="cloudflared", auto_start=True))
+    assert any(t.endswith("starts with the server") for t, _ in stopped_auto)
+
+
+def test_status_line_shows_keys_and_tunnel():
+    st = w.Status(version="0.1.0", url="http://127.0.0.1:8964", started_at=0, uptime_s=60, keys_required=True,
+                  tunnel_url="https://a.trycloudflare.com")
+    assert vm.status_line(st, connected=True) == (
+        "● live │ http://127.0.0.1:8964 │ 🔒 keys │ ⇄ https://a.trycloudflare.com │ up 1m 00s │ 0 req/min │ 0 err/min │ antiapi 0.1.0")
+
+
+def test_usage_row():
+    a = w.UsageAggregate(key=None, requests=3, errors=1, input_tokens=1200, output_tokens=30, avg_latency_ms=812.0)
+    assert vm.usage_row(a) == ("—", "3", "1", "1.2k", "30", "0", "812ms", "—")

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from antiapi.tunnels import Tunnel, TunnelError, find_binary, tunnel_from_settings
+from antiapi.tunnels import Tunnel, TunnelError, find_binary
 
 
 def runs(log) -> list[dict]:
@@ -128,10 +128,3 @@ def test_configured_binary_path(bindir, tmp_path):
         find_binary("frp")
 
 
-def test_tunnel_from_settings():
-    assert tunnel_from_settings({}, 8964) is None
-    t = tunnel_from_settings({"tunnel": {"provider": "ngrok", "authtoken": "x", "start_timeout": 9}}, 8964)
-    assert t.kind == "ngrok" and t.authtoken == "x" and t.start_timeout == 9.0 and t.port == 8964
-    assert tunnel_from_settings({"tunnel": "lt"}, 1).kind == "localtunnel"
-    with pytest.raises(TunnelError, match="needs a provider"):
-        tunnel_from_settings({"tunnel": {"binary": "/x"}}, 1)
