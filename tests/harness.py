@@ -17,6 +17,13 @@ from antiapi.server.app import create_app
 from antiapi.server.usage import UsageLog
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (nothing listens on it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class GatewayServer:
     """antiapi built from a config file, served by uvicorn in a background thread."""
 

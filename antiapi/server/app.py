@@ -23,7 +23,7 @@ from litestar.response import Stream
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from antiapi import __version__
-from antiapi.errors import GatewayError, InvalidRequest, ProviderError, kind_for_status
+from antiapi.errors import GatewayError, ProviderError, kind_for_status
 from antiapi.providers.base import Provider
 from antiapi.server.context import request_ctx
 from antiapi.server.pipeline import Gateway, Reply

@@ -26,7 +26,6 @@ import anyio
 import msgspec
 
 from antiapi.errors import (
-    ErrorKind,
     GatewayError,
     InvalidRequest,
     ProviderError,
@@ -41,7 +40,7 @@ from antiapi.server.usage import UsageLog, UsageRecord
 from antiapi.translate import dialect as dialects
 from antiapi.translate import fastpath, ir
 from antiapi.translate.aggregate import Aggregator, error_from_event, merge_usage
-from antiapi.wire.sse import KEEPALIVE_COMMENT, SSEDecoder, SSEEvent
+from antiapi.wire.sse import KEEPALIVE_COMMENT, SSEDecoder
 
 log = logging.getLogger("antiapi.pipeline")
 

@@ -31,7 +31,7 @@ import pytest
 
 from antiapi.wire import admin as w
 from antiapi.wire.sse import SSEDecoder
-from tests.harness import GatewayServer
+from tests.harness import GatewayServer, free_port
 from tests.mocks import Error, Reply, Text
 
 pytestmark = pytest.mark.e2e
@@ -642,12 +642,6 @@ class Tmux:
 
     def kill(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_open(port: int) -> bool:

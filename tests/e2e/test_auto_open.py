@@ -27,15 +27,10 @@ import pytest
 pytest.importorskip("textual_serve")
 
 from antiapi.store import Store  # noqa: E402
+from tests.harness import free_port
 
 ROOT = str(Path(__file__).resolve().parents[2])
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def answers(port: int) -> bool:
@@ -229,7 +224,7 @@ def test_without_auto_open_nothing_is_started(tmp_path, gateways, auto_open, ext
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 async def test_the_link_opens_the_live_dashboard_in_chromium(tmp_path, gateways):
     aiohttp = pytest.importorskip("aiohttp")
-    from tests.tui.test_web import _CAPTURE_FRAMES, CDP
+    from tests.tui.test_web import _CAPTURE_FRAMES, CDP, headless_chromium
 
     gw = Gateway(tmp_path, auto_open=True)
     gateways.append(gw)
@@ -237,45 +232,23 @@ async def test_the_link_opens_the_live_dashboard_in_chromium(tmp_path, gateways)
     link = link[0]
     view = web_view_of(gw.proc.pid)
     assert view is not None
-    profile = tmp_path / "chromium-profile"
-    chromium = await asyncio.create_subprocess_exec(
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--window-size=1000,640",
-        "--remote-debugging-port=0", "about:blank",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        devtools = None
-        deadline = time.monotonic() + 20
-        while devtools is None and time.monotonic() < deadline:
-            line = (await asyncio.wait_for(chromium.stderr.readline(), 20)).decode(errors="replace")
-            m = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
-            if m:
-                devtools = int(m.group(1))
-        assert devtools, "chromium did not open its DevTools port"
-        async with aiohttp.ClientSession() as http:
-            targets = await (await http.get(f"http://127.0.0.1:{devtools}/json/list")).json()
-            page = next(t for t in targets if t["type"] == "page")
-            async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                cdp = CDP(ws)
-                await cdp.call("Page.enable")
-                await cdp.call("Page.addScriptToEvaluateOnNewDocument", source=_CAPTURE_FRAMES)
-                await cdp.call("Page.navigate", url=link)
-                await cdp.wait_js("document.body && document.body.classList.contains('-first-byte')")
-                assert await cdp.js("location.search") == ""  # the code left the address bar
-                deadline = time.monotonic() + 30
-                while "● live" not in (screen := await cdp.screen_text()) and time.monotonic() < deadline:
-                    await asyncio.sleep(0.2)
-                assert "● live" in screen and gw.url in screen
-                dashboards = children(view)
-                assert len(dashboards) == 1  # the tab's dashboard, in the web view's process group
-                # the gateway stops: the web view and the tab's dashboard end with it
-                await asyncio.to_thread(gw.stop, signal.SIGTERM)
-                for pid in (view, *dashboards):
-                    await asyncio.to_thread(wait_until, lambda pid=pid: gone(pid), 10, f"process {pid} to end")
-    finally:
-        if chromium.returncode is None:
-            chromium.kill()
-        await chromium.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+    async with headless_chromium(tmp_path) as devtools, aiohttp.ClientSession() as http:
+        targets = await (await http.get(f"http://127.0.0.1:{devtools}/json/list")).json()
+        page = next(t for t in targets if t["type"] == "page")
+        async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+            cdp = CDP(ws)
+            await cdp.call("Page.enable")
+            await cdp.call("Page.addScriptToEvaluateOnNewDocument", source=_CAPTURE_FRAMES)
+            await cdp.call("Page.navigate", url=link)
+            await cdp.wait_js("document.body && document.body.classList.contains('-first-byte')")
+            assert await cdp.js("location.search") == ""  # the code left the address bar
+            deadline = time.monotonic() + 30
+            while "● live" not in (screen := await cdp.screen_text()) and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            assert "● live" in screen and gw.url in screen
+            dashboards = children(view)
+            assert len(dashboards) == 1  # the tab's dashboard, in the web view's process group
+            # the gateway stops: the web view and the tab's dashboard end with it
+            await asyncio.to_thread(gw.stop, signal.SIGTERM)
+            for pid in (view, *dashboards):
+                await asyncio.to_thread(wait_until, lambda pid=pid: gone(pid), 10, f"process {pid} to end")

@@ -14,6 +14,7 @@ import openai
 import pytest
 
 from tests.e2e.cli_helpers import run_claude, run_codex
+from tests.harness import free_port
 from tests.mocks import Reply, Text
 
 pytestmark = pytest.mark.e2e
@@ -118,20 +119,10 @@ def test_codex_with_env_key(keyed, tmp_path):
     assert "401" in bad.stderr or "Unauthorized" in bad.stderr or "key" in bad.stderr.lower()
 
 
-def _free_port() -> int:
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def test_listening_beyond_loopback_starts_only_with_a_key_and_then_requires_it(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ANTI_API_DATA_DIR": str(data)}
     refused = subprocess.run([sys.executable, "-m", "antiapi", "serve", "--headless", "--host", "0.0.0.0", "--port", str(port)],
                              capture_output=True, text=True, timeout=30, env=env)

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import anthropic
 import httpx
@@ -15,6 +14,7 @@ import openai
 import pytest
 
 from tests.e2e.test_sdk_matrix import matrix_config
+from tests.harness import free_port
 from tests.mocks import Reply, Text, Thinking
 
 pytestmark = pytest.mark.e2e
@@ -88,16 +88,6 @@ def test_same_dialect_fast_path_keeps_bytes_and_thinking_signatures(env):
     assert up.headers["anthropic-beta"] == "x-test-beta"
 
 
-def _free_port() -> int:
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def _antiapi(*args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "antiapi", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -106,7 +96,7 @@ def _antiapi(*args: str, env: dict | None = None) -> subprocess.Popen:
 
 
 def test_zero_config_start_prints_where_the_config_is_and_serves_health(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = _antiapi("serve", "--headless", "--port", str(port), env={"ANTI_API_DATA_DIR": str(tmp_path / "data")})
     try:
         deadline = time.monotonic() + 15
@@ -137,7 +127,7 @@ def test_invalid_config_refuses_to_start_naming_file_and_key(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     (data / "config.yaml").write_text("providers:\n  openai:\n    type: openai\n    api_key: env:NOT_SET_ANYWHERE_123\n")
-    proc = _antiapi("serve", "--headless", "--port", str(_free_port()), "--data-dir", str(data))
+    proc = _antiapi("serve", "--headless", "--port", str(free_port()), "--data-dir", str(data))
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 2
     assert "config.yaml" in err and "api_key" in err and "NOT_SET_ANYWHERE_123" in err
@@ -145,7 +135,7 @@ def test_invalid_config_refuses_to_start_naming_file_and_key(tmp_path):
 
 
 def test_refuses_to_listen_beyond_loopback_without_keys(tmp_path):
-    proc = _antiapi("serve", "--headless", "--host", "0.0.0.0", "--port", str(_free_port()), "--data-dir", str(tmp_path / "d"))
+    proc = _antiapi("serve", "--headless", "--host", "0.0.0.0", "--port", str(free_port()), "--data-dir", str(tmp_path / "d"))
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 2
     assert "cannot start" in err and "antiapi keys create" in err and "ssh -L" in err

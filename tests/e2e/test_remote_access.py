@@ -21,6 +21,7 @@ import openai
 import pytest
 
 from tests.e2e.cli_helpers import run_claude, run_codex
+from tests.harness import free_port
 from tests.mocks import Reply, Text
 from tests.tunnels.standins import forward_port, make_bindir
 
@@ -205,16 +206,6 @@ def test_claude_code_and_codex_through_the_tunnel_with_a_dashboard_key(gw, tmp_p
     assert {r.client_key for r in gw.records(2)} == {"cli"}
 
 
-def _free_port() -> int:
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def _wait_json(url: str, headers: dict, cond, timeout: float = 20.0) -> dict:
     deadline = time.monotonic() + timeout
     last: dict = {}
@@ -246,7 +237,7 @@ def test_auto_start_setting_starts_the_saved_tunnel_with_antiapi_serve(tmp_path,
     env = {**os.environ, "ANTI_API_DATA_DIR": str(data)}
 
     def serve():
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen([sys.executable, "-m", "antiapi", "serve", "--headless", "--port", str(port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         return proc, f"http://127.0.0.1:{port}"
@@ -298,7 +289,12 @@ async def test_dashboard_creates_a_key_and_opens_the_tunnel_that_an_sdk_then_use
 
     from antiapi.tui.app import AntiapiApp
     from antiapi.tui.client import HttpAdminClient
-    from antiapi.tui.screens.remote import KeyCreateScreen, KeyShownScreen, RemotePane, TunnelSettingsScreen
+    from antiapi.tui.screens.remote import (
+        KeyCreateScreen,
+        KeyShownScreen,
+        RemotePane,
+        TunnelSettingsScreen,
+    )
     from tests.tui.test_app import text_of, until
 
     token = (gw.data_dir / "admin_token").read_text().strip()
@@ -363,7 +359,7 @@ def test_antiapi_tui_remote_screen_in_a_real_terminal(tmp_path, standins):
     key = subprocess.run([sys.executable, "-m", "antiapi", "keys", "--data-dir", str(data), "create", "--name", "tmux"],
                          capture_output=True, text=True, timeout=30)
     assert key.returncode == 0, key.stderr
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ANTI_API_DATA_DIR": str(data)}
     proc = subprocess.Popen([sys.executable, "-m", "antiapi", "serve", "--headless", "--port", str(port), "--tunnel",
                              "cloudflared"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)

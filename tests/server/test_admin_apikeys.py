@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import stat
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from antiapi.providers.registry import build_providers
 from antiapi.server.admin import AdminError
 from antiapi.server.app import create_app
 from antiapi.wire import admin as w
+from tests.harness import free_port
 from tests.mocks import Raw
 
 TOKEN = "apikey-test-token"
@@ -70,14 +70,6 @@ class Gateway:
 
 def error_of(resp) -> w.ErrorDetail:
     return msgspec.json.decode(resp.content, type=w.ErrorBody).error
-
-
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture
@@ -218,7 +210,7 @@ async def test_a_wrong_key_is_refused_by_the_upstream(tmp_path, mock_upstream_fa
 
 
 async def test_an_unreachable_empty_or_odd_upstream_is_a_422_that_says_what_to_do(tmp_path, mock_upstream_factory):
-    port = closed_port()
+    port = free_port()
     empty = mock_upstream_factory("openai_chat", models=[])
     html = mock_upstream_factory("openai_chat")
     html.handler = lambda req: Raw(body="<html>hello</html>", content_type="text/html") if req.endpoint == "models" else None

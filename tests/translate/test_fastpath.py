@@ -1,6 +1,5 @@
 import json
 
-import pytest
 from hypothesis import given, strategies as st
 
 from antiapi.translate import fastpath

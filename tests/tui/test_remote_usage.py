@@ -168,7 +168,7 @@ async def test_usage_screen_groups_and_periods(admin_server):
     async with app.run_test(size=(80, 24)) as pilot:
         await connected(pilot, app)
         await pilot.press("7")
-        pane = app.query_one(UsagePane)
+        assert app.query_one(UsagePane).group == "account"
         table = app.query_one("#usage-table", DataTable)
         await until(pilot, lambda: table.row_count == 2 and app.focused is table)
         title = app.query_one("#usage-title", Static)

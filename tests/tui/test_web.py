@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -22,18 +23,11 @@ import pytest
 pytest.importorskip("textual_serve")
 aiohttp = pytest.importorskip("aiohttp")
 
+from tests.harness import free_port  # noqa: E402
 from tests.tui.server import AdminServer  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[PX^_].*?\x1b\\|\x1b.")
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _children(pid: int) -> list[int]:
@@ -47,7 +41,7 @@ def web(tmp_path):
     token_file = tmp_path / "admin_token"
     token_file.write_text(server.token + "\n")
     os.chmod(token_file, 0o600)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     log_path = tmp_path / "web.log"
     log = open(log_path, "wb")  # noqa: SIM115  (closed in teardown)
@@ -174,8 +168,11 @@ class CDP:
             await self.call("Input.dispatchKeyEvent", **params)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
-async def test_the_dashboard_in_headless_chromium(web, tmp_path):
+@contextlib.asynccontextmanager
+async def headless_chromium(tmp_path: Path) -> AsyncIterator[int]:
+    """Debian's Chromium, headless, with no network beyond 127.0.0.1; yields its DevTools port and
+    is killed (its profile removed) afterwards."""
+    assert CHROMIUM is not None
     profile = tmp_path / "chromium-profile"
     proc = await asyncio.create_subprocess_exec(
         CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -193,50 +190,55 @@ async def test_the_dashboard_in_headless_chromium(web, tmp_path):
             if m:
                 devtools = int(m.group(1))
         assert devtools, "chromium did not open its DevTools port"
-        async with aiohttp.ClientSession() as http:
-            targets = await (await http.get(f"http://127.0.0.1:{devtools}/json/list")).json()
-            page = next(t for t in targets if t["type"] == "page")
-            async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                cdp = CDP(ws)
-                await cdp.call("Page.enable")
-                await cdp.call("Page.addScriptToEvaluateOnNewDocument", source=_CAPTURE_FRAMES)
-                # without the token: the login page, and no dashboard started
-                await cdp.call("Page.navigate", url=web.base + "/")
-                text = await cdp.wait_js("document.readyState === 'complete' && document.body.innerText")
-                assert "Admin token required" in text
-                assert _children(web.proc.pid) == []
-                calls_before = web.server.backend.status_calls
-                # with the token: the dashboard, live, drawn from the gateway's data
-                await cdp.call("Page.navigate", url=f"{web.base}/?token={web.token}")
-                await cdp.wait_js("document.body && document.body.classList.contains('-first-byte')")
-                deadline = time.monotonic() + 20
-                while "● live" not in (screen := await cdp.screen_text()) and time.monotonic() < deadline:
-                    await asyncio.sleep(0.2)
-                assert "● live" in screen and "codex:me@example.com" in screen and "42%" in screen
-                assert web.server.backend.status_calls > calls_before  # the dashboard used the token file
-                await cdp.js("document.querySelector('.xterm-helper-textarea').focus()")
-                await cdp.key("2")
-                deadline = time.monotonic() + 10
-                while "claude-sonnet-4" not in (screen := await cdp.screen_text()) and time.monotonic() < deadline:
-                    await asyncio.sleep(0.2)
-                assert "claude-sonnet-4" in screen
-                await asyncio.sleep(0.5)
-                shot = await cdp.call("Page.captureScreenshot", format="png")
-                png = base64.b64decode(shot["data"])
-                (tmp_path / "web.png").write_bytes(png)
-                assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 15_000
-                assert len(_children(web.proc.pid)) == 1  # one dashboard process for the tab
-                await cdp.call("Page.navigate", url="about:blank")
-        # the tab is gone: its dashboard process ends too
-        deadline = time.monotonic() + 8
-        while _children(web.proc.pid) and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        assert _children(web.proc.pid) == []
+        yield devtools
     finally:
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+async def test_the_dashboard_in_headless_chromium(web, tmp_path):
+    async with headless_chromium(tmp_path) as devtools, aiohttp.ClientSession() as http:
+        targets = await (await http.get(f"http://127.0.0.1:{devtools}/json/list")).json()
+        page = next(t for t in targets if t["type"] == "page")
+        async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+            cdp = CDP(ws)
+            await cdp.call("Page.enable")
+            await cdp.call("Page.addScriptToEvaluateOnNewDocument", source=_CAPTURE_FRAMES)
+            # without the token: the login page, and no dashboard started
+            await cdp.call("Page.navigate", url=web.base + "/")
+            text = await cdp.wait_js("document.readyState === 'complete' && document.body.innerText")
+            assert "Admin token required" in text
+            assert _children(web.proc.pid) == []
+            calls_before = web.server.backend.status_calls
+            # with the token: the dashboard, live, drawn from the gateway's data
+            await cdp.call("Page.navigate", url=f"{web.base}/?token={web.token}")
+            await cdp.wait_js("document.body && document.body.classList.contains('-first-byte')")
+            deadline = time.monotonic() + 20
+            while "● live" not in (screen := await cdp.screen_text()) and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            assert "● live" in screen and "codex:me@example.com" in screen and "42%" in screen
+            assert web.server.backend.status_calls > calls_before  # the dashboard used the token file
+            await cdp.js("document.querySelector('.xterm-helper-textarea').focus()")
+            await cdp.key("2")
+            deadline = time.monotonic() + 10
+            while "claude-sonnet-4" not in (screen := await cdp.screen_text()) and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            assert "claude-sonnet-4" in screen
+            await asyncio.sleep(0.5)
+            shot = await cdp.call("Page.captureScreenshot", format="png")
+            png = base64.b64decode(shot["data"])
+            (tmp_path / "web.png").write_bytes(png)
+            assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 15_000
+            assert len(_children(web.proc.pid)) == 1  # one dashboard process for the tab
+            await cdp.call("Page.navigate", url="about:blank")
+        # the tab is gone: its dashboard process ends too
+        deadline = time.monotonic() + 8
+        while _children(web.proc.pid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert _children(web.proc.pid) == []
 
 
 def test_web_view_refuses_non_loopback_addresses(tmp_path):
