@@ -60,17 +60,20 @@ _CF_URL = re.compile(r"https://(?!api\.)[-a-z0-9]+\.trycloudflare\.com")
 _LT_URL = re.compile(r"your url is:\s*(https://\S+)", re.IGNORECASE)
 
 
+def _json_line(s: str) -> dict[str, Any] | None:
+    """One JSON log line of ngrok (``--log-format json``) as a dict, else ``None``."""
+    try:
+        obj = json.loads(s)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
 def _ngrok_url(line: str) -> str | None:
     s = line.strip()
     if s.startswith("{"):
-        try:
-            obj = json.loads(s)
-        except ValueError:
-            return None
-        url = obj.get("url") if isinstance(obj, dict) else None
-        if isinstance(url, str) and url.startswith("https://"):
-            return url
-        return None
+        url = (_json_line(s) or {}).get("url")
+        return url if isinstance(url, str) and url.startswith("https://") else None
     m = re.search(r"url=(https://\S+)", s)  # logfmt output (--log-format logfmt)
     return m.group(1) if m else None
 
@@ -97,13 +100,9 @@ def _ngrok_web_addr(line: str) -> str | None:
     """The ``addr`` of ngrok's ``"starting web service"`` JSON/logfmt log line, else ``None``."""
     s = line.strip()
     if s.startswith("{"):
-        try:
-            obj = json.loads(s)
-        except ValueError:
-            return None
-        if isinstance(obj, dict) and obj.get("msg") == "starting web service" and isinstance(obj.get("addr"), str):
-            return obj["addr"]
-        return None
+        obj = _json_line(s) or {}
+        addr = obj.get("addr")
+        return addr if obj.get("msg") == "starting web service" and isinstance(addr, str) else None
     if 'msg="starting web service"' in s:
         m = re.search(r"\baddr=(\S+)", s)
         return m.group(1).strip('"') if m else None
