@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import msgspec
 
 from antiapi.providers._keyed import KeyedHttpProvider
@@ -11,6 +13,7 @@ from antiapi.translate import ir
 ANTHROPIC_VERSION = "2023-06-01"
 #: client headers forwarded when the client itself speaks Anthropic
 _FORWARD = ("anthropic-beta", "anthropic-version")
+_MAX_MODEL_PAGES = 20  # model-list pages read at most (1000 models each)
 
 
 class AnthropicProvider(KeyedHttpProvider):
@@ -60,5 +63,14 @@ class AnthropicProvider(KeyedHttpProvider):
         h = {"anthropic-version": ANTHROPIC_VERSION, **self.extra_headers}
         if self.api_key:
             h["x-api-key"] = self.api_key
-        data = await self._get_json(self._url("models"), h, "anthropic")
-        return [m["id"] for m in data.get("data", []) if isinstance(m, dict) and "id" in m]  # type: ignore[union-attr]
+        out: list[str] = []
+        after = ""
+        for _ in range(_MAX_MODEL_PAGES):  # pages of up to 1000 (the default page is 20)
+            query = f"?limit=1000&after_id={quote(after)}" if after else "?limit=1000"
+            data = await self._get_json(self._url("models") + query, h, "anthropic")
+            page = data.get("data", []) if isinstance(data, dict) else []
+            out += [m["id"] for m in page if isinstance(m, dict) and isinstance(m.get("id"), str)]
+            after = data.get("last_id") if isinstance(data, dict) else None  # type: ignore[assignment]
+            if not (isinstance(data, dict) and data.get("has_more") and after and page):
+                break
+        return list(dict.fromkeys(out))

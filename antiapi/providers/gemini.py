@@ -10,6 +10,8 @@ from antiapi.providers._keyed import KeyedHttpProvider
 from antiapi.providers.base import UpstreamCall, UpstreamResponse
 from antiapi.translate import ir
 
+_MAX_MODEL_PAGES = 20  # model-list pages read at most (1000 models each)
+
 
 class GeminiProvider(KeyedHttpProvider):
     type = "gemini"
@@ -51,10 +53,18 @@ class GeminiProvider(KeyedHttpProvider):
             await resp.aclose()
 
     async def list_models(self) -> list[str]:
-        data = await self._get_json(f"{self._root()}/models", self._headers(), "gemini")
-        out = []
-        for m in data.get("models", []):  # type: ignore[union-attr]
-            name = m.get("name", "") if isinstance(m, dict) else ""
-            if name:
-                out.append(name.removeprefix("models/"))
-        return out
+        out: list[str] = []
+        token = ""
+        for _ in range(_MAX_MODEL_PAGES):  # pages of up to 1000 (the default page is 50)
+            query = f"?pageSize=1000&pageToken={quote(token)}" if token else "?pageSize=1000"
+            data = await self._get_json(f"{self._root()}/models{query}", self._headers(), "gemini")
+            if not isinstance(data, dict):
+                break
+            for m in data.get("models", []):
+                name = m.get("name", "") if isinstance(m, dict) else ""
+                if name:
+                    out.append(name.removeprefix("models/"))
+            token = data.get("nextPageToken") or ""
+            if not token:
+                break
+        return list(dict.fromkeys(out))

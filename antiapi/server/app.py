@@ -332,7 +332,7 @@ def create_app(
             "status": "ok",
             "version": __version__,
             "uptime_s": round(time.time() - t_start, 1),
-            "providers": sorted(providers),
+            "providers": sorted(table.providers),  # signed-in and dashboard-added ones too
             "models": len(table.names()),
         }
 

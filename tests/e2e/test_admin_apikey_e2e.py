@@ -79,6 +79,7 @@ def test_api_key_providers_are_served_at_once_survive_a_restart_and_go_when_remo
             assert claude(gw, "claude-live-1") == "from anthropic"
             assert claude(gw, "claude-live-1", stream=True) == "from anthropic"
             assert ant.requests[-1].headers["x-api-key"] == ANTHROPIC_KEY
+            assert {"ollama", "claude"} <= set(httpx.get(gw.url + "/health").json()["providers"])
             # the key is never shown back
             for path in ("/admin/accounts", "/admin/providers", "/admin/models", "/admin/routing", "/admin/requests"):
                 body = a.get(path).content

@@ -110,14 +110,19 @@ def auth_error(headers: dict[str, str], key: str) -> Error | None:
     return None
 
 
-def models_body(ids: list[str]) -> dict[str, Any]:
+def models_body(ids: list[str], query: dict[str, str] | None = None) -> dict[str, Any]:
+    """``GET /v1/models``: pages of ``limit`` (default 20, 1..1000) after ``after_id``, as the API."""
+    q = query or {}
+    limit = max(1, min(1000, int(q.get("limit") or 20)))
+    start = ids.index(q["after_id"]) + 1 if q.get("after_id") in ids else 0
+    page = ids[start:start + limit]
     data = [
         {"type": "model", "id": m, "display_name": m.replace("-", " ").title(),
          "created_at": "2025-09-29T00:00:00Z"}
-        for m in ids
+        for m in page
     ]
-    return {"data": data, "has_more": False, "first_id": ids[0] if ids else None,
-            "last_id": ids[-1] if ids else None}
+    return {"data": data, "has_more": start + limit < len(ids), "first_id": page[0] if page else None,
+            "last_id": page[-1] if page else None}
 
 
 def last_user_text(body: dict[str, Any]) -> str:

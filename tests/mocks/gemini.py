@@ -93,14 +93,22 @@ def auth_error(headers: dict[str, str], query: dict[str, str], key: str) -> Erro
     return None
 
 
-def models_body(ids: list[str]) -> dict[str, Any]:
-    return {"models": [
+def models_body(ids: list[str], query: dict[str, str] | None = None) -> dict[str, Any]:
+    """``GET /v1beta/models``: pages of ``pageSize`` (default 50, at most 1000) from ``pageToken``;
+    ``nextPageToken`` while more remain, as the API."""
+    q = query or {}
+    size = max(1, min(1000, int(q.get("pageSize") or 50)))
+    start = int(q["pageToken"][4:]) if q.get("pageToken", "").startswith("page") else 0
+    body: dict[str, Any] = {"models": [
         {"name": f"models/{m}", "version": "001", "displayName": m.replace("-", " ").title(),
          "description": f"Mock {m}", "inputTokenLimit": 1048576, "outputTokenLimit": 65536,
          "supportedGenerationMethods": ["generateContent", "countTokens", "createCachedContent",
                                         "batchGenerateContent"],
          "temperature": 1, "topP": 0.95, "topK": 64, "maxTemperature": 2, "thinking": True}
-        for m in ids]}
+        for m in ids[start:start + size]]}
+    if start + size < len(ids):
+        body["nextPageToken"] = f"page{start + size}"
+    return body
 
 
 def last_user_text(body: dict[str, Any]) -> str:

@@ -492,7 +492,8 @@ class MockUpstream:
             listing = _MODULES[dialect].models_body([model])
             data = listing.get("data", listing.get("models"))[0]
         else:
-            data = _MODULES[dialect].models_body(ids)
+            mod = _MODULES[dialect]
+            data = mod.models_body(ids, req.query) if dialect in ("anthropic", "gemini") else mod.models_body(ids)
         return self._json_out(dialect, rid, data)
 
     def _json_out(self, dialect: str, rid: str, data: Any, extra: dict[str, str] | None = None) -> _Out:
