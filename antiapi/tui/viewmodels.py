@@ -502,7 +502,8 @@ def remote_lines(view: w.RemoteView) -> list[tuple[str, str]]:
     if tools:
         lines.append(("Tools: " + " · ".join(tools), ""))
     chosen = next((tt for tt in view.tools if tt.kind == view.provider), None)
-    if chosen is not None and not chosen.installed and chosen.install:
+    said = t.error or ""
+    if chosen is not None and not chosen.installed and chosen.install and chosen.install[:40] not in said:
         lines.append((f"  {chosen.install}", "warn"))
     if view.provider == "ngrok":
         lines.append((f"ngrok authtoken: {'saved' if view.authtoken_set else 'not saved (t), or set in ngrok config'}", ""))

@@ -279,7 +279,7 @@ def find_binary(kind: str, configured: str | None = None) -> str:
         return found
     raise TunnelError(
         f"{spec.kind} is not installed: `{spec.binary}` is not on PATH. {spec.install} "
-        f"Or set tunnel.binary to its full path."
+        f"Or give its full path as the tunnel executable (dashboard: Remote screen, t)."
     )
 
 

@@ -177,11 +177,12 @@ class TunnelSettingsScreen(_Form):
         v = self.view
         installed = {t.kind: t.installed for t in v.tools}
         options = [(f"{k}{'' if installed.get(k) else '  (not installed)'}", k) for k in _TOOLS]
+        # the saved tool, else the first one this machine has, else cloudflared (no account needed)
+        chosen = v.provider if v.provider in _TOOLS else next((k for k in _TOOLS if installed.get(k)), _TOOLS[0])
         with Vertical(classes="dialog", id="tunnel-box"):
             yield Static("Tunnel settings", classes="dialog-title")
             yield Label("Tool")
-            yield Select(options, value=v.provider if v.provider in _TOOLS else Select.NULL, id="tunnel-tool",
-                         prompt="choose a tunnel tool")
+            yield Select(options, value=chosen, id="tunnel-tool", allow_blank=False)
             yield Label("Executable (empty: find it on PATH)")
             yield Input(v.binary or "", id="tunnel-binary", placeholder="/usr/local/bin/cloudflared")
             yield Label(f"ngrok authtoken ({'saved; type a new one to replace it' if v.authtoken_set else 'not saved'})")
@@ -206,11 +207,11 @@ class TunnelSettingsScreen(_Form):
         if token:
             patch.authtoken = token
         try:
-            await self.app.client.update_remote(patch)  # type: ignore[attr-defined]
+            view = await self.app.client.update_remote(patch)  # type: ignore[attr-defined]
         except AdminAPIError as e:
             self._error(str(e))
             return
-        self.dismiss(True)
+        self.dismiss(view)
 
 
 class RemotePane(Vertical):
@@ -341,10 +342,10 @@ class RemotePane(Vertical):
         if self.view is None:
             return
 
-        def done(saved: object) -> None:
-            if saved:
-                self.app.notify("Tunnel settings saved")
-                self.app.reload_remote()  # type: ignore[attr-defined]
+        def done(view: object) -> None:
+            if isinstance(view, w.RemoteView):
+                self.set_remote(view)  # at once: a quick `s` must see the new tool
+                self.app.notify(f"Tunnel settings saved (tool: {view.provider or 'none'})")
 
         self.app.push_screen(TunnelSettingsScreen(self.view), done)
 
