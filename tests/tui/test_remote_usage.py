@@ -28,6 +28,8 @@ async def test_remote_shows_exposure_tunnel_and_keys(admin_server):
     app = make_app(admin_server)
     async with app.run_test(size=(80, 24)) as pilot:
         pane, table = await _remote(pilot, app)
+        await pilot.press("u")
+        assert app.clipboard == "https://calm-words-here.trycloudflare.com"
         info = text_of(app.query_one("#remote-info", Static))
         assert "Listening on 127.0.0.1: this machine only" in info
         assert "Client keys: required on every request (2 active keys)" in info
@@ -59,6 +61,8 @@ async def test_new_key_is_shown_once_then_listed(admin_server):
         assert ("create_key", "tablet", 60, 2_000_000) in backend.calls
         shown = app.screen.query_one("#keyshown-secret", Input)
         assert shown.value == backend.last_secret
+        await pilot.press("ctrl+y")
+        assert app.clipboard == backend.last_secret
         assert f"ANTHROPIC_BASE_URL={admin_server.url}" in text_of(app.screen.query_one(".hint", Static))
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, KeyShownScreen))

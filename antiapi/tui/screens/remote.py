@@ -92,7 +92,7 @@ class KeyCreateScreen(_Form):
 class KeyShownScreen(ModalScreen[None]):
     """Shows a new key once. The secret lives only in this dialog and is dropped when it closes."""
 
-    BINDINGS = [Binding("escape,enter", "close", "Done")]
+    BINDINGS = [Binding("escape,enter", "close", "Done"), Binding("ctrl+y", "copy", "Copy key")]
 
     def __init__(self, created: w.KeyCreated, url: str) -> None:
         super().__init__()
@@ -119,6 +119,11 @@ class KeyShownScreen(ModalScreen[None]):
         box = self.query_one("#keyshown-secret", Input)
         box.focus()
         box.action_select_all()
+
+    def action_copy(self) -> None:
+        """Copy the key to the clipboard (OSC 52: most terminals, also over SSH)."""
+        self.app.copy_to_clipboard(self.created.secret)
+        self.app.notify("Key copied to the clipboard (if your terminal allows it)")
 
     def action_close(self) -> None:
         self.query_one("#keyshown-secret", Input).value = ""
@@ -221,6 +226,7 @@ class RemotePane(Vertical):
         Binding("s", "start_tunnel", "Start tunnel"),
         Binding("x", "stop_tunnel", "Stop tunnel"),
         Binding("t", "tunnel_settings", "Tunnel settings"),
+        Binding("u", "copy_url", "Copy URL"),
         Binding("n", "new_key", "New key"),
         Binding("l", "limits", "Limits"),
         Binding("d,delete", "revoke", "Revoke key"),
@@ -292,7 +298,7 @@ class RemotePane(Vertical):
 
     def _hint(self) -> None:
         self.query_one("#remote-hint", Static).update(
-            "Tunnel: s start · x stop · t settings   Keys: n new · l limits · d revoke")
+            "tunnel: s start x stop t settings u copy URL │ keys: n new l limits d revoke")
 
     def selected(self) -> w.ClientKeyInfo | None:
         table = self.query_one("#keys-table", DataTable)
@@ -337,6 +343,15 @@ class RemotePane(Vertical):
             self.app.notify(str(e), severity="error")
             return
         self.app.notify("Tunnel stopped")
+
+    def action_copy_url(self) -> None:
+        """Copy the tunnel's public URL to the clipboard (OSC 52)."""
+        url = self.view.tunnel.url if self.view is not None else None
+        if not url:
+            self.app.notify("No tunnel URL to copy: start the tunnel first (s).", severity="warning")
+            return
+        self.app.copy_to_clipboard(url)
+        self.app.notify(f"Copied {url}")
 
     def action_tunnel_settings(self) -> None:
         if self.view is None:
