@@ -39,11 +39,13 @@ class GatewayServer:
         self.config = load_config(self.config_path, data_dir=self.data_dir, env=env or {})
         self.usage = UsageLog(self.data_dir / "usage.jsonl")
         self.providers = build_providers(self.config)
-        self.app = create_app(self.config, providers=self.providers, usage=self.usage)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        # the URL is known before the app starts, as `antiapi serve` passes it (a tunnel started
+        # with the server needs the port)
+        self.app = create_app(self.config, providers=self.providers, usage=self.usage, url=self.url)
         self._server = uvicorn.Server(
             uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on", loop="asyncio")
         )

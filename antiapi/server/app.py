@@ -7,6 +7,7 @@ including Litestar's own 404/405/413.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -377,7 +378,9 @@ def create_app(
                 auto_start = bool(rows and msgspec.json.decode(rows[0]["value"]))
             except Exception:
                 log.exception("the tunnel settings could not be read")
-        await remote.autostart(auto_start)
+        # in the background: a tunnel tool may take up to its start timeout to print its URL, and
+        # serving must not wait for it (keys are already required: autostart needs one to exist)
+        tunnel_start = asyncio.get_running_loop().create_task(remote.autostart(auto_start), name="antiapi-tunnel-autostart")
         usage_log.start()
         await _start_providers(providers.values(), table)
         snapshots = asyncio.get_running_loop().create_task(table.snapshot_loop()) if opened is not None else None
@@ -391,6 +394,10 @@ def create_app(
         finally:
             if watcher is not None:
                 watcher.cancel()
+            if not tunnel_start.done():
+                tunnel_start.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await tunnel_start
             await remote.aclose()
             if admin is not None:
                 try:

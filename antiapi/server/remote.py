@@ -147,6 +147,10 @@ class RemoteAccess:
             if auto_start:
                 log.warning("auto-start tunnel is on but no tunnel tool is chosen; choose one on the dashboard's Remote screen")
             return
+        for _ in range(100):  # an embedding that did not pass the URL learns it from the first request
+            if self._port() is not None:
+                break
+            await asyncio.sleep(0.1)
         try:
             url = await self.start_tunnel(kind)
         except RemoteProblem as e:

@@ -224,7 +224,7 @@ TOOLS: dict[str, ToolSpec] = {
         binary="ngrok",
         install=(
             "Install ngrok from https://ngrok.com/download (or `brew install ngrok`, `snap install ngrok`), "
-            "then give antiapi your authtoken from https://dashboard.ngrok.com (setting tunnel.authtoken) "
+            "then give antiapi your authtoken from https://dashboard.ngrok.com (the dashboard's Remote screen, t) "
             "or run `ngrok config add-authtoken <token>`."
         ),
         argv=lambda b, port: [b, "http", f"http://127.0.0.1:{port}", "--log", "stdout", "--log-format", "json"],

@@ -389,3 +389,38 @@ def test_antiapi_tui_remote_screen_in_a_real_terminal(tmp_path, standins):
             term.kill()
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=20)
+
+
+def test_a_hanging_tunnel_tool_never_delays_serving_and_is_stopped_with_the_gateway(
+        mock_upstream, gateway_factory, standins, monkeypatch, tmp_path):
+    """Auto-start runs beside serving: a tool that never prints its URL (here: for its whole start
+    timeout) does not hold the gateway's start, and is ended when the gateway stops."""
+    from antiapi.security.keys import KeyStore
+    from antiapi.store import Store
+
+    monkeypatch.setenv("STANDIN_MODE", "hang")
+    box = {}
+
+    def prepare(data_dir):
+        store = Store(data_dir / "antiapi.db")
+        store.open()
+        store.put_setting("ui.auto_start_tunnel", True)
+        store.put_setting("tunnel.provider", "ngrok")
+        box["key"] = KeyStore(store).create("k")[1]
+        store.close()
+
+    t0 = time.monotonic()
+    gw = gateway_factory(_config(mock_upstream.root_url), prepare=prepare)  # waits for /health
+    assert time.monotonic() - t0 < 10
+    mock_upstream.default = Reply([Text("served while the tunnel starts")])
+    c = openai.OpenAI(base_url=gw.url + "/v1", api_key=box["key"], max_retries=0)
+    assert c.chat.completions.create(model="m", messages=MSGS).choices[0].message.content == "served while the tunnel starts"
+    token = (gw.data_dir / "admin_token").read_text().strip()
+    view = _wait_json(gw.url + "/admin/remote", {"authorization": f"Bearer {token}"},
+                      lambda v: v["tunnel"]["state"] == "starting" and v["tunnel"]["pid"])
+    pid = view["tunnel"]["pid"]
+    gw.stop()
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}"), "the hanging tunnel tool outlived the gateway"
