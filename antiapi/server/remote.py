@@ -18,7 +18,7 @@ The rules (see docs/remote-access.md):
 * The ``ui.auto_start_tunnel`` setting (the dashboard's "Auto-start tunnel") starts the saved tool
   when the gateway starts; ``antiapi serve --tunnel KIND`` starts KIND whatever the setting.
 
-May import: antiapi.security, antiapi.tunnels, antiapi.paths, stdlib. Never litestar or textual.
+May import: antiapi.security, antiapi.tunnels, antiapi.paths, msgspec, stdlib. Never litestar or textual.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import msgspec
 
 from antiapi.paths import save_text_atomic
 from antiapi.security.exposure import CREATE_HINT
@@ -130,8 +132,6 @@ class RemoteAccess:
         if store is None:
             return
         rows = await store.aquery("SELECT key, value FROM settings WHERE key IN ('tunnel.provider', 'tunnel.binary')")
-        import msgspec
-
         for r in rows:
             value = msgspec.json.decode(r["value"])
             if r["key"] == "tunnel.provider":
