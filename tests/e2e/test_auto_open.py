@@ -224,7 +224,7 @@ def test_without_auto_open_nothing_is_started(tmp_path, gateways, auto_open, ext
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 async def test_the_link_opens_the_live_dashboard_in_chromium(tmp_path, gateways):
     aiohttp = pytest.importorskip("aiohttp")
-    from tests.tui.test_web import _CAPTURE_FRAMES, CDP, headless_chromium
+    from tests.tui.test_web import dashboard_page, headless_chromium
 
     gw = Gateway(tmp_path, auto_open=True)
     gateways.append(gw)
@@ -233,12 +233,7 @@ async def test_the_link_opens_the_live_dashboard_in_chromium(tmp_path, gateways)
     view = web_view_of(gw.proc.pid)
     assert view is not None
     async with headless_chromium(tmp_path) as devtools, aiohttp.ClientSession() as http:
-        targets = await (await http.get(f"http://127.0.0.1:{devtools}/json/list")).json()
-        page = next(t for t in targets if t["type"] == "page")
-        async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-            cdp = CDP(ws)
-            await cdp.call("Page.enable")
-            await cdp.call("Page.addScriptToEvaluateOnNewDocument", source=_CAPTURE_FRAMES)
+        async with dashboard_page(http, devtools) as cdp:
             await cdp.call("Page.navigate", url=link)
             await cdp.wait_js("document.body && document.body.classList.contains('-first-byte')")
             assert await cdp.js("location.search") == ""  # the code left the address bar

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -198,15 +199,22 @@ async def headless_chromium(tmp_path: Path) -> AsyncIterator[int]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+@contextlib.asynccontextmanager
+async def dashboard_page(http: Any, devtools: int) -> AsyncIterator[CDP]:
+    """The browser's page over the DevTools protocol, set up to read the web dashboard's terminal."""
+    targets = await (await http.get(f"http://127.0.0.1:{devtools}/json/list")).json()
+    page = next(t for t in targets if t["type"] == "page")
+    async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+        cdp = CDP(ws)
+        await cdp.call("Page.enable")
+        await cdp.call("Page.addScriptToEvaluateOnNewDocument", source=_CAPTURE_FRAMES)
+        yield cdp
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
 async def test_the_dashboard_in_headless_chromium(web, tmp_path):
     async with headless_chromium(tmp_path) as devtools, aiohttp.ClientSession() as http:
-        targets = await (await http.get(f"http://127.0.0.1:{devtools}/json/list")).json()
-        page = next(t for t in targets if t["type"] == "page")
-        async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-            cdp = CDP(ws)
-            await cdp.call("Page.enable")
-            await cdp.call("Page.addScriptToEvaluateOnNewDocument", source=_CAPTURE_FRAMES)
+        async with dashboard_page(http, devtools) as cdp:
             # without the token: the login page, and no dashboard started
             await cdp.call("Page.navigate", url=web.base + "/")
             text = await cdp.wait_js("document.readyState === 'complete' && document.body.innerText")
