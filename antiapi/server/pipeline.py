@@ -15,6 +15,7 @@ database: usage records and routing state are persisted in the background.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -40,6 +41,7 @@ from antiapi.server.usage import UsageLog, UsageRecord
 from antiapi.translate import dialect as dialects
 from antiapi.translate import fastpath, ir
 from antiapi.translate.aggregate import Aggregator, error_from_event, merge_usage
+from antiapi.translate.common import output_limit_from_error
 from antiapi.wire.sse import KEEPALIVE_COMMENT, SSEDecoder
 
 log = logging.getLogger("antiapi.pipeline")
@@ -97,6 +99,9 @@ class Gateway:
         self.clock = clock
         self.wallclock = wallclock
         self.signatures = ToolSignatureCache()
+        #: (provider name, upstream model) -> the most output tokens it accepts, learnt from its
+        #: "max_tokens is too large" answers; translated requests are clamped to it
+        self.output_limits: dict[tuple[str, str], int] = {}
 
     # ------------------------------------------------------------------ entry point
 
@@ -147,7 +152,10 @@ class Gateway:
         ireq: ir.Request | None = None
         last_error: ProviderError | None = None
         unsupported: Unsupported | None = None
-        for step in plan.steps:
+        pending = collections.deque(plan.steps)
+        retried: set[int] = set()
+        while pending:
+            step = pending.popleft()
             if step.skip is not None:
                 rec.route.append(f"{step.label}: skipped ({step.skip})")
                 continue
@@ -178,7 +186,12 @@ class Gateway:
                     ireq.stream = False
                 if upstream == "gemini":
                     self.signatures.fill(ireq)  # replay Gemini's functionCall thoughtSignatures
+                asked = ireq.max_output_tokens
+                limit = self.output_limits.get((provider.name, dep.upstream_model))
+                if limit is not None and asked is not None and asked > limit:
+                    ireq.max_output_tokens = limit  # this upstream refuses more (learnt below)
                 out = U.render_request(ireq, target)
+                ireq.max_output_tokens = asked
                 if upstream != "gemini":
                     out.body["model"] = dep.upstream_model
                 up_body = _json.encode(out.body)
@@ -200,6 +213,17 @@ class Gateway:
                 resp = await provider.send(call)
                 reply = await self._respond(trace, C, client, upstream, dep, resp, ireq, out, model, stream, up_stream, fast)
             except ProviderError as e:
+                limit = _output_limit(e) if not fast and ireq is not None and id(step) not in retried else None
+                if limit is not None and ireq is not None and (ireq.max_output_tokens or 0) > limit:
+                    # the client asked for more output than this model gives (Claude Code asks 128000):
+                    # remember the limit and send the same request again, before any byte left
+                    self.output_limits[(provider.name, dep.upstream_model)] = limit
+                    retried.add(id(step))
+                    rec.route.append(f"{step.label}: {e.status}: at most {limit} output tokens; retried")
+                    log.info("%s/%s accepts at most %d output tokens; retrying with that", provider.name,
+                             dep.upstream_model, limit)
+                    pending.appendleft(step)
+                    continue
                 verdict = router.failed(plan, step, e)
                 note = f"{step.label}: {e.status} {e.kind.value}"
                 rec.attempts.append(note)
@@ -543,6 +567,13 @@ def _path_msg(text: str) -> str:
 def _all_caps(dep: Deployment) -> bool:
     c = dep.capabilities
     return c.tools and c.images and c.thinking
+
+
+def _output_limit(e: ProviderError) -> int | None:
+    """The output-token limit an upstream's 400 names, else None."""
+    if e.status != 400:
+        return None
+    return output_limit_from_error(e.message)
 
 
 def _check_capabilities(req: ir.Request, dep: Deployment) -> None:

@@ -174,3 +174,24 @@ def split_data_url(url: str) -> tuple[str | None, str] | None:
 
 def data_url(media_type: str | None, data: str) -> str:
     return f"data:{media_type or 'application/octet-stream'};base64,{data}"
+
+
+_OUTPUT_LIMIT_PATTERNS = (
+    # OpenAI: "max_tokens is too large: 128000. This model supports at most 32768 completion tokens, ..."
+    re.compile(r"supports at most (\d+) (?:completion|output) tokens", re.IGNORECASE),
+    # Anthropic: "max_tokens: 128000 > 64000, which is the maximum allowed number of output tokens for ..."
+    re.compile(r"max_tokens: \d+ > (\d+), which is the maximum allowed", re.IGNORECASE),
+    # OpenAI-compatible servers: "`max_completion_tokens` ... expected a value <= 12288, but got 32000"
+    re.compile(r"max(?:_completion)?_tokens.*?expected a value <= (\d+)", re.IGNORECASE | re.DOTALL),
+)
+
+
+def output_limit_from_error(message: str) -> int | None:
+    """The most output tokens an upstream accepts, read from its "max_tokens too large" 400 message;
+    ``None`` when the message is about something else."""
+    for pattern in _OUTPUT_LIMIT_PATTERNS:
+        m = pattern.search(message or "")
+        if m:
+            n = int(m.group(1))
+            return n if n > 0 else None
+    return None

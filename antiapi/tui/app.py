@@ -235,14 +235,19 @@ class AntiapiApp(App[int]):
     async def reload_remote(self) -> None:
         """The Remote screen's snapshots (apart from the rest: a gateway without a state
         database has no client keys, and that must not blank the other screens)."""
-        pane = self.query_one(RemotePane)
         try:
             view, keys = await asyncio.gather(self.client.remote_view(), self.client.keys())
         except AdminAPIError as e:
-            pane.set_unavailable(str(e))
-            return
-        pane.set_remote(view)
-        pane.set_keys(keys)
+            view, keys, error = None, [], str(e)
+        try:
+            pane = self.query_one(RemotePane)
+            if view is None:
+                pane.set_unavailable(error)
+                return
+            pane.set_remote(view)
+            pane.set_keys(keys)
+        except NoMatches:  # the answer came while the app was closing: nothing left to draw on
+            self.log.debug("remote snapshot dropped: the app is closing")
 
     @work(exclusive=True, group="load-accounts")
     async def reload_accounts(self) -> None:

@@ -152,7 +152,8 @@ def check_tool_name(name: Any, path: str) -> Error | None:
 
 
 def validate(body: Any, *, strict_params: bool = True,
-             reasoning_prefixes: tuple[str, ...] = DEFAULT_REASONING_PREFIXES) -> Error | None:
+             reasoning_prefixes: tuple[str, ...] = DEFAULT_REASONING_PREFIXES,
+             max_output_tokens: int | None = None) -> Error | None:
     if not isinstance(body, dict):
         return _bad("Invalid type for request body: expected an object.")
     if strict_params:
@@ -174,6 +175,12 @@ def validate(body: Any, *, strict_params: bool = True,
     if "max_tokens" in body and str(model).startswith(tuple(reasoning_prefixes)):
         return _bad("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
                     "'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter")
+    for key in ("max_completion_tokens", "max_tokens"):
+        n = body.get(key)
+        if max_output_tokens is not None and isinstance(n, int) and n > max_output_tokens:
+            # the API's wording (also for max_completion_tokens), param and code
+            return _bad(f"max_tokens is too large: {n}. This model supports at most {max_output_tokens} completion "
+                        f"tokens, whereas you provided {n}.", key, "invalid_value")
     if body.get("stream_options") is not None and not body.get("stream"):
         return _bad("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
                     "stream_options")

@@ -113,6 +113,8 @@ class MockUpstream:
         strict_params: reject unknown top-level request fields like the real APIs do.
         anthropic_alternation: Anthropic roles must alternate and start with ``user``.
         reasoning_model_prefixes: Chat models that reject ``max_tokens``.
+        max_output_tokens: Chat: the most completion tokens the model gives; more is a 400 worded like
+            the real API's ("max_tokens is too large: N. This model supports at most M …").
         models: model ids for the models list (and, with ``strict_models``, the only ones accepted).
         gemini_crlf: end Gemini SSE events with ``\\r\\n\\r\\n`` (the real service does) instead of ``\\n\\n``.
         check_signatures: reject thinking signatures / encrypted_content / thoughtSignatures this
@@ -128,6 +130,7 @@ class MockUpstream:
         strict_params: bool = True,
         anthropic_alternation: bool = True,
         reasoning_model_prefixes: tuple[str, ...] = _chat.DEFAULT_REASONING_PREFIXES,
+        max_output_tokens: int | None = None,
         models: list[str] | None = None,
         strict_models: bool = False,
         gemini_crlf: bool = True,
@@ -141,6 +144,7 @@ class MockUpstream:
         self.strict_params = strict_params
         self.anthropic_alternation = anthropic_alternation
         self.reasoning_model_prefixes = tuple(reasoning_model_prefixes)
+        self.max_output_tokens = max_output_tokens
         self.models = models
         self.strict_models = strict_models
         self.gemini_crlf = gemini_crlf
@@ -457,7 +461,8 @@ class MockUpstream:
                                        alternation=self.anthropic_alternation, signatures=sigs)
         if dialect == "openai_chat":
             return _chat.validate(body, strict_params=self.strict_params,
-                                  reasoning_prefixes=self.reasoning_model_prefixes)
+                                  reasoning_prefixes=self.reasoning_model_prefixes,
+                                  max_output_tokens=self.max_output_tokens)
         if dialect == "openai_responses":
             return _responses.validate(body, strict_params=self.strict_params, signatures=sigs)
         return _gemini.validate(body, count_tokens=endpoint == "countTokens", strict_params=self.strict_params,

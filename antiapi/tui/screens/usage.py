@@ -8,6 +8,7 @@ from collections.abc import Callable
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
@@ -81,9 +82,14 @@ class UsagePane(Vertical):
         try:
             rows = await self.app.client.usage(self.group, self.since())  # type: ignore[attr-defined]
         except AdminAPIError as e:
-            self._title(f"✗ {e}")
-            return
-        self.set_usage(rows)
+            rows, error = None, str(e)
+        try:
+            if rows is None:
+                self._title(f"✗ {error}")
+            else:
+                self.set_usage(rows)
+        except NoMatches:  # the answer came while the app was closing
+            self.log.debug("usage snapshot dropped: the app is closing")
 
     def action_next_group(self) -> None:
         groups = list(w.USAGE_GROUPS)
