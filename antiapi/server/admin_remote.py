@@ -43,6 +43,7 @@ class RemoteAdminMixin:
     hub: Any
     _ui: dict[str, bool]
     _last_remote: w.RemoteView | None = None
+    _last_key_count: int | None = None
 
     def attach_remote(self, remote: RemoteAccess) -> None:
         """Serve ``remote`` and publish its changes as ``remote`` events."""
@@ -72,13 +73,18 @@ class RemoteAdminMixin:
         if r is None:
             return {}
         t = r.tunnel
-        return {"keys_required": r.keys_required() or r.verifier.count > 0,
+        return {"keys_required": r.keys_enforced(),
                 "tunnel_url": t.url if t is not None and r.tunnel_active() else None}
 
     def _check_remote_changes(self) -> None:
-        """Called by the backend's watcher every second while someone listens: keys created or
-        revoked with the CLI, and the tunnel's state, reach the dashboards."""
-        self._remote_changed()
+        """Called by the backend's watcher every second while someone listens. The tunnel reports
+        its own changes (``RemoteAccess.listeners``); what it cannot report is a key created or
+        revoked with ``antiapi keys`` (seen by the verifier's reload), so only a change in the
+        number of active keys rebuilds and publishes the view here."""
+        r = self.remote
+        if r is not None and r.verifier.count != self._last_key_count:
+            self._last_key_count = r.verifier.count
+            self._remote_changed()
 
     # ------------------------------------------------------------------ keys
 

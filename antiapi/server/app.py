@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-import msgspec
 from litestar import Litestar, Request, Response, get, head, post
 from litestar.exceptions import HTTPException
 from litestar.response import Stream
@@ -370,17 +369,14 @@ def create_app(
                 watcher = asyncio.get_running_loop().create_task(verifier.watch())
             except Exception:
                 log.exception("client keys could not be loaded")
-        auto_start = False
         if opened is not None:
             try:
                 await remote.attach(opened)
-                rows = await opened.aquery("SELECT value FROM settings WHERE key = 'ui.auto_start_tunnel'")
-                auto_start = bool(rows and msgspec.json.decode(rows[0]["value"]))
             except Exception:
                 log.exception("the tunnel settings could not be read")
         # in the background: a tunnel tool may take up to its start timeout to print its URL, and
         # serving must not wait for it (keys are already required: autostart needs one to exist)
-        tunnel_start = asyncio.get_running_loop().create_task(remote.autostart(auto_start), name="antiapi-tunnel-autostart")
+        tunnel_start = asyncio.get_running_loop().create_task(remote.autostart(), name="antiapi-tunnel-autostart")
         usage_log.start()
         await _start_providers(providers.values(), table)
         snapshots = asyncio.get_running_loop().create_task(table.snapshot_loop()) if opened is not None else None

@@ -36,14 +36,13 @@ import msgspec
 from antiapi.paths import save_text_atomic
 from antiapi.security.exposure import CREATE_HINT
 from antiapi.security.keys import ClientKey, KeyProblem, KeyStore, KeyVerifier
+from antiapi.tunnels import TOOLS, Tunnel, TunnelError, tool_kind, tool_status
 
-__all__ = ["AUTHTOKEN_FILENAME", "RemoteAccess", "RemoteProblem", "TUNNEL_KINDS"]
+__all__ = ["AUTHTOKEN_FILENAME", "RemoteAccess", "RemoteProblem"]
 
 log = logging.getLogger("antiapi.remote")
 
 AUTHTOKEN_FILENAME = "tunnel_authtoken"
-TUNNEL_KINDS = ("cloudflared", "ngrok", "localtunnel")
-_ALIASES = {"lt": "localtunnel", "cloudflare": "cloudflared"}
 _ACTIVE = ("starting", "running", "restarting", "failed")
 
 
@@ -55,6 +54,14 @@ class RemoteProblem(Exception):
         self.message = message
         self.status = status
         self.code = code
+
+
+def _kind(name: str) -> str:
+    """A tunnel tool's canonical name (``lt`` -> ``localtunnel``), else :class:`RemoteProblem` 422."""
+    try:
+        return tool_kind(name)
+    except TunnelError as e:
+        raise RemoteProblem(str(e)) from None
 
 
 _KEY_PROBLEM_STATUS = {"not_found": (404, "not_found"), "conflict": (409, "conflict")}
@@ -100,13 +107,15 @@ class RemoteAccess:
         self.exposed = exposed
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.url = url
-        self.cli_tunnel = _ALIASES.get(tunnel_kind or "", tunnel_kind)
+        self.cli_tunnel = _kind(tunnel_kind) if tunnel_kind else None
         self.tunnel_factory = tunnel_factory
         self.clock = clock
         self.store: Any = None
         self.tunnel: Any = None
         self.provider: str | None = None
         self.binary: str | None = None
+        #: the dashboard's "Auto-start tunnel" setting (``ui.auto_start_tunnel``), read at attach
+        self.auto_start = False
         #: why the last start did not happen (shown while no tunnel exists)
         self.note: str | None = None
         #: called (on the event loop) after anything a dashboard shows changed
@@ -124,27 +133,30 @@ class RemoteAccess:
         soon as one exists)."""
         return self.exposed or self.tunnel_active() or self.cli_tunnel is not None
 
+    def keys_enforced(self) -> bool:
+        """Whether every gateway request needs a client key now (what the middleware applies)."""
+        return self.keys_required() or self.verifier.count > 0
+
     # ------------------------------------------------------------------ lifecycle
 
     async def attach(self, store: Any) -> None:
-        """Read the tunnel settings from the (open) state store."""
+        """Read the tunnel settings and the auto-start switch from the (open) state store."""
         self.store = store
         if store is None:
             return
-        rows = await store.aquery("SELECT key, value FROM settings WHERE key IN ('tunnel.provider', 'tunnel.binary')")
-        for r in rows:
-            value = msgspec.json.decode(r["value"])
-            if r["key"] == "tunnel.provider":
-                self.provider = value or None
-            else:
-                self.binary = value or None
+        rows = await store.aquery(
+            "SELECT key, value FROM settings WHERE key IN ('tunnel.provider', 'tunnel.binary', 'ui.auto_start_tunnel')")
+        values = {r["key"]: msgspec.json.decode(r["value"]) for r in rows}
+        self.provider = values.get("tunnel.provider") or None
+        self.binary = values.get("tunnel.binary") or None
+        self.auto_start = bool(values.get("ui.auto_start_tunnel"))
 
-    async def autostart(self, auto_start: bool) -> None:
-        """Start the tunnel of ``--tunnel`` or, when ``auto_start``, the saved one. Problems are
+    async def autostart(self) -> None:
+        """Start the tunnel of ``--tunnel`` or, when auto-start is on, the saved one. Problems are
         logged (the gateway keeps serving locally)."""
-        kind = self.cli_tunnel or (self.provider if auto_start else None)
+        kind = self.cli_tunnel or (self.provider if self.auto_start else None)
         if kind is None:
-            if auto_start:
+            if self.auto_start:
                 log.warning("auto-start tunnel is on but no tunnel tool is chosen; choose one on the dashboard's Remote screen")
             return
         for _ in range(100):  # an embedding that did not pass the URL learns it from the first request
@@ -211,13 +223,11 @@ class RemoteAccess:
                 failed (422, with how to install it or what it printed).
         """
         async with self._lock:
-            kind = _ALIASES.get(provider or "", provider) or self.provider
+            kind = _kind(provider) if provider else self.provider
             if not kind:
                 raise RemoteProblem(
-                    f"choose a tunnel tool first ({', '.join(TUNNEL_KINDS)}): on the Remote screen, or PATCH /admin/remote "
+                    f"choose a tunnel tool first ({', '.join(TOOLS)}): on the Remote screen, or PATCH /admin/remote "
                     '{"provider": "cloudflared"}', code="no_tunnel_tool")
-            if kind not in TUNNEL_KINDS:
-                raise RemoteProblem(f"unknown tunnel tool {kind!r}; choose one of: {', '.join(TUNNEL_KINDS)}")
             if await self._active_keys() == 0:
                 raise RemoteProblem(
                     "A tunnel makes antiapi reachable from the internet, and no client key exists, so anyone who "
@@ -237,8 +247,6 @@ class RemoteAccess:
             tunnel = self._make_tunnel(kind, port)
             self.tunnel = tunnel
             self._changed()
-            from antiapi.tunnels import TunnelError
-
             try:
                 url = await tunnel.start()
             except TunnelError as e:
@@ -248,9 +256,7 @@ class RemoteAccess:
             return url
 
     def _make_tunnel(self, kind: str, port: int) -> Any:
-        factory = self.tunnel_factory
-        if factory is None:
-            from antiapi.tunnels import Tunnel as factory  # noqa: N813
+        factory = self.tunnel_factory or Tunnel
         kw: dict[str, Any] = {"binary": self.binary, "on_state": self._changed}
         if kind == "ngrok":
             kw["authtoken"] = self.authtoken()
@@ -269,9 +275,7 @@ class RemoteAccess:
         """Change the saved tunnel tool, binary and ngrok authtoken (``...``: unchanged; None or
         empty: cleared)."""
         if provider is not ...:
-            kind = _ALIASES.get(provider or "", provider) or None
-            if kind is not None and kind not in TUNNEL_KINDS:
-                raise RemoteProblem(f"unknown tunnel tool {provider!r}; choose one of: {', '.join(TUNNEL_KINDS)}")
+            kind = _kind(provider) if provider else None
             self.provider = kind
             if self.store is not None:
                 self.store.put_setting("tunnel.provider", kind)
@@ -299,16 +303,15 @@ class RemoteAccess:
         return dict(t.status())
 
     def tools(self) -> list[dict[str, Any]]:
-        from antiapi.tunnels import tool_status
-
-        return tool_status({k: self.binary for k in TUNNEL_KINDS if k == self.provider})
+        """Each tool, installed or not (the saved executable applies to the saved tool)."""
+        return tool_status({self.provider: self.binary} if self.provider else None)
 
     def view(self, auto_start: bool = False) -> dict[str, Any]:
         """Everything the Remote screen shows (the fields of ``wire.admin.RemoteView``)."""
         return {
             "host": self.host,
             "exposed": self.exposed,
-            "keys_required": self.keys_required() or self.verifier.count > 0,
+            "keys_required": self.keys_enforced(),
             "active_keys": self.verifier.count,
             "tunnel": self.tunnel_status(),
             "provider": self.provider,

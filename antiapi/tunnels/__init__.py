@@ -10,6 +10,7 @@ from antiapi.tunnels.supervisor import (
     Tunnel,
     TunnelError,
     find_binary,
+    tool_kind,
     tool_status,
 )
 
@@ -20,5 +21,6 @@ __all__ = [
     "Tunnel",
     "TunnelError",
     "find_binary",
+    "tool_kind",
     "tool_status",
 ]

@@ -46,6 +46,7 @@ __all__ = [
     "TunnelError",
     "ToolSpec",
     "find_binary",
+    "tool_kind",
     "tool_status",
 ]
 
@@ -254,11 +255,16 @@ TOOLS: dict[str, ToolSpec] = {
 _ALIASES = {"lt": "localtunnel", "cloudflare": "cloudflared"}
 
 
-def _spec(kind: str) -> ToolSpec:
+def tool_kind(kind: str) -> str:
+    """The tool's canonical name (``lt`` -> ``localtunnel``); :class:`TunnelError` for an unknown one."""
     k = _ALIASES.get(kind, kind)
     if k not in TOOLS:
         raise TunnelError(f"unknown tunnel {kind!r}; choose one of: {', '.join(TOOLS)}")
-    return TOOLS[k]
+    return k
+
+
+def _spec(kind: str) -> ToolSpec:
+    return TOOLS[tool_kind(kind)]
 
 
 def find_binary(kind: str, configured: str | None = None) -> str:

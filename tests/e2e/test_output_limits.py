@@ -9,6 +9,7 @@ import anthropic
 import pytest
 
 from tests.e2e.cli_helpers import run_claude
+from tests.harness import provider_config
 from tests.mocks import Reply, Text
 
 pytestmark = pytest.mark.e2e
@@ -17,10 +18,7 @@ MSGS = [{"role": "user", "content": "hi"}]
 
 
 def _config(root: str) -> str:
-    return (
-        f"providers:\n  oa: {{type: openai, base_url: '{root}/v1', api_key: test-key}}\n"
-        "models:\n  - {name: gpt-4.1, provider: oa}\n"
-    )
+    return provider_config("openai", f"{root}/v1", ["gpt-4.1"], name="oa")
 
 
 @pytest.fixture
